@@ -1,0 +1,175 @@
+"""The six benchmarks: their questions, gold answers and the proxy's prompt.
+
+Questions come from a local directory laid out like `shared/data/` (`--metadata data_dir=DIR`)
+or, by default, from the Hugging Face hub datasets that lm-eval's own tasks use. Either way each
+question gets the benchmark's native id, which is what trace records join on.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rbridge_tasks.errors import RBridgeError, located
+
+BENCHMARK_NAMES = ("gsm8k", "math500", "arc_challenge", "mmlu_pro", "csqa", "humaneval")
+MULTIPLE_CHOICE = frozenset({"arc_challenge", "mmlu_pro", "csqa"})
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    benchmark: str
+    question: str
+    gold: str
+    choices: tuple[tuple[str, str], ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Source:
+    local_file: str
+    hub_path: str
+    hub_name: str | None
+    hub_split: str
+
+
+_SOURCES = {
+    "gsm8k": _Source("gsm8k/test.jsonl", "openai/gsm8k", "main", "test"),
+    "math500": _Source("math500/test.jsonl", "HuggingFaceH4/MATH-500", None, "test"),
+    "arc_challenge": _Source("arc_challenge/ARC-Challenge-Test.jsonl", "allenai/ai2_arc",
+                             "ARC-Challenge", "test"),
+    "mmlu_pro": _Source("mmlu_pro/test.jsonl.gz", "TIGER-Lab/MMLU-Pro", None, "test"),
+    "csqa": _Source("commonsenseqa/dev_rand_split.jsonl", "tau/commonsense_qa", None,
+                    "validation"),
+    "humaneval": _Source("humaneval/HumanEval.jsonl.gz", "openai/openai_humaneval", None, "test"),
+}
+
+
+def check_benchmark(name: str) -> str:
+    if name not in BENCHMARK_NAMES:
+        raise RBridgeError(f"unknown benchmark {name!r}; expected one of {list(BENCHMARK_NAMES)}")
+    return name
+
+
+def load_questions(benchmark: str, data_dir: str | Path | None = None) -> list[Question]:
+    """All questions of a benchmark's scored split, in the benchmark's own order."""
+    check_benchmark(benchmark)
+    source = _SOURCES[benchmark]
+    if data_dir is not None:
+        path = Path(data_dir) / source.local_file
+        if not path.is_file():
+            raise RBridgeError(
+                f"benchmark file not found: {path} (data_dir={data_dir!s} must be laid out like "
+                f"shared/data/, with {source.local_file})"
+            )
+        rows: Iterator[tuple[int, dict]] = enumerate(_read_jsonl(path))
+        origin = str(path)
+    else:
+        rows = enumerate(_load_hub(source))
+        origin = f"hub dataset {source.hub_path}"
+    normalise = _NORMALISERS[benchmark]
+    out = []
+    for index, row in rows:
+        try:
+            out.append(normalise(index, row))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise located(origin, f"unexpected record layout ({exc!r})", line=index + 1) from exc
+    return out
+
+
+def proxy_prompt(q: Question) -> str:
+    """The context the proxy reads before the trace; the trace follows after one space."""
+    if q.benchmark == "humaneval":
+        body = f"Complete the following Python function.\n```python\n{q.question}```"
+    elif q.choices:
+        options = "\n".join(f"{label}. {text}" for label, text in q.choices)
+        body = f"{q.question}\n{options}"
+    else:
+        body = q.question
+    return f"Question: {body}\nAnswer:"
+
+
+def normalise_text(text: str) -> str:
+    """Compare questions across sources: Unicode compatibility form, collapsed whitespace."""
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip()
+
+
+def _read_jsonl(path: Path) -> Iterator[dict]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise located(str(path), f"invalid JSON ({exc.msg})", line=n) from exc
+
+
+def _load_hub(source: _Source) -> Iterator[dict]:
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(source.hub_path, source.hub_name, split=source.hub_split)
+    except Exception as exc:  # the hub raises many types; the user needs one message
+        raise RBridgeError(
+            f"could not load {source.hub_path} from the Hugging Face hub ({exc}); pass "
+            f"--metadata data_dir=DIR with a local copy laid out like shared/data/"
+        ) from exc
+    yield from ds
+
+
+def _mc_choices(choices: Any) -> tuple[tuple[str, str], ...]:
+    """ARC/CSQA choices come as a list of {label, text} (AI2 files) or as {label: [], text: []} (hub)."""
+    if isinstance(choices, dict):
+        return tuple(zip(choices["label"], choices["text"], strict=True))
+    return tuple((c["label"], c["text"]) for c in choices)
+
+
+def _gsm8k(index: int, row: dict) -> Question:
+    return Question(str(index), "gsm8k", row["question"], row["answer"].split("####")[-1].strip())
+
+
+def _math500(index: int, row: dict) -> Question:
+    return Question(row["unique_id"], "math500", row["problem"], row["answer"],
+                    extra={"subject": row.get("subject"), "level": row.get("level")})
+
+
+def _arc(index: int, row: dict) -> Question:
+    q = row["question"]
+    stem, choices = (q["stem"], q["choices"]) if isinstance(q, dict) else (q, row["choices"])
+    return Question(row["id"], "arc_challenge", stem, row["answerKey"], _mc_choices(choices))
+
+
+def _csqa(index: int, row: dict) -> Question:
+    q = row["question"]
+    stem, choices = (q["stem"], q["choices"]) if isinstance(q, dict) else (q, row["choices"])
+    return Question(row["id"], "csqa", stem, row["answerKey"], _mc_choices(choices))
+
+
+def _mmlu_pro(index: int, row: dict) -> Question:
+    labels = "ABCDEFGHIJKLMNOP"
+    choices = tuple((labels[i], text) for i, text in enumerate(row["options"]))
+    return Question(str(row["question_id"]), "mmlu_pro", row["question"], row["answer"], choices,
+                    extra={"category": row.get("category"), "src": row.get("src")})
+
+
+def _humaneval(index: int, row: dict) -> Question:
+    return Question(row["task_id"], "humaneval", row["prompt"], row["canonical_solution"],
+                    extra={"test": row["test"], "entry_point": row["entry_point"]})
+
+
+_NORMALISERS = {
+    "gsm8k": _gsm8k,
+    "math500": _math500,
+    "arc_challenge": _arc,
+    "mmlu_pro": _mmlu_pro,
+    "csqa": _csqa,
+    "humaneval": _humaneval,
+}

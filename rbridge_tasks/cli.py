@@ -1,0 +1,50 @@
+"""`rbridge`: one console script for scoring (`eval`), traces (`traces`) and prediction (`predict`)."""
+
+from __future__ import annotations
+
+import sys
+
+from rbridge_tasks import tasks_path
+from rbridge_tasks.errors import RBridgeError
+
+USAGE = """usage: rbridge <command> [args]
+
+commands:
+  tasks-path   print the task directory, for `lm_eval --include_path "$(rbridge tasks-path)"`
+  eval         lm-eval's `run` with the rBridge tasks and models included (same flags)
+  traces       generate, import, re-weight, validate and summarise frontier trace packs
+  predict      fit proxy scores to large-model accuracies; rank, leaderboards, CI gate
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    try:
+        if command == "tasks-path":
+            print(tasks_path())
+            return 0
+        if command == "eval":
+            from rbridge_tasks.lm_eval_cli import run_eval
+
+            return run_eval(rest)
+        if command == "traces":
+            from rbridge_tasks.traces.cli import main as traces_main
+
+            return traces_main(rest)
+        if command == "predict":
+            from predictors.cli import main as predict_main
+
+            return predict_main(rest)
+    except RBridgeError as exc:
+        print(f"rbridge {command}: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"rbridge: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

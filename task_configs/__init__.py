@@ -1,0 +1,1 @@
+"""The rBridge task YAMLs, installed as `rbridge_tasks.task_configs` (see `rbridge tasks-path`)."""
