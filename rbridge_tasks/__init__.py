@@ -1,4 +1,4 @@
-"""rBridge tasks for lm-evaluation-harness: score small proxy models on frontier reasoning traces."""
+"""rBridge for lm-evaluation-harness: score small proxy models on frontier reasoning traces."""
 
 from importlib import resources
 from pathlib import Path

@@ -32,6 +32,8 @@ def split_final_answer(text: str) -> tuple[str, str]:
     if not end or not _ANSWER_LINE.match(lines[end - 1]):
         return text, ""
     cut = len("".join(lines[: end - 1]).rstrip())
+    if cut == 0:  # the answer line is all there is: nothing would be left to score
+        return text, ""
     return text[:cut], text[cut:]
 
 
@@ -55,5 +57,6 @@ def strip_final_answer(record: TraceRecord) -> TraceRecord:
             logprobs.append(lp)
         used += len(piece)
     meta = {**record.meta, "stripped_answer_text": tail}
-    return replace(record, trace=kept, token_texts=tuple(texts), token_logprobs=tuple(logprobs),
-                   meta=meta)
+    return replace(
+        record, trace=kept, token_texts=tuple(texts), token_logprobs=tuple(logprobs), meta=meta
+    )

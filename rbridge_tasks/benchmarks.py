@@ -43,11 +43,11 @@ class _Source:
 _SOURCES = {
     "gsm8k": _Source("gsm8k/test.jsonl", "openai/gsm8k", "main", "test"),
     "math500": _Source("math500/test.jsonl", "HuggingFaceH4/MATH-500", None, "test"),
-    "arc_challenge": _Source("arc_challenge/ARC-Challenge-Test.jsonl", "allenai/ai2_arc",
-                             "ARC-Challenge", "test"),
+    "arc_challenge": _Source(
+        "arc_challenge/ARC-Challenge-Test.jsonl", "allenai/ai2_arc", "ARC-Challenge", "test"
+    ),
     "mmlu_pro": _Source("mmlu_pro/test.jsonl.gz", "TIGER-Lab/MMLU-Pro", None, "test"),
-    "csqa": _Source("commonsenseqa/dev_rand_split.jsonl", "tau/commonsense_qa", None,
-                    "validation"),
+    "csqa": _Source("commonsenseqa/dev_rand_split.jsonl", "tau/commonsense_qa", None, "validation"),
     "humaneval": _Source("humaneval/HumanEval.jsonl.gz", "openai/openai_humaneval", None, "test"),
 }
 
@@ -126,7 +126,7 @@ def _load_hub(source: _Source) -> Iterator[dict]:
 
 
 def _mc_choices(choices: Any) -> tuple[tuple[str, str], ...]:
-    """ARC/CSQA choices come as a list of {label, text} (AI2 files) or as {label: [], text: []} (hub)."""
+    """ARC/CSQA choices: a list of {label, text} (AI2 files) or {label: [], text: []} (hub)."""
     if isinstance(choices, dict):
         return tuple(zip(choices["label"], choices["text"], strict=True))
     return tuple((c["label"], c["text"]) for c in choices)
@@ -137,8 +137,13 @@ def _gsm8k(index: int, row: dict) -> Question:
 
 
 def _math500(index: int, row: dict) -> Question:
-    return Question(row["unique_id"], "math500", row["problem"], row["answer"],
-                    extra={"subject": row.get("subject"), "level": row.get("level")})
+    return Question(
+        row["unique_id"],
+        "math500",
+        row["problem"],
+        row["answer"],
+        extra={"subject": row.get("subject"), "level": row.get("level")},
+    )
 
 
 def _arc(index: int, row: dict) -> Question:
@@ -156,13 +161,24 @@ def _csqa(index: int, row: dict) -> Question:
 def _mmlu_pro(index: int, row: dict) -> Question:
     labels = "ABCDEFGHIJKLMNOP"
     choices = tuple((labels[i], text) for i, text in enumerate(row["options"]))
-    return Question(str(row["question_id"]), "mmlu_pro", row["question"], row["answer"], choices,
-                    extra={"category": row.get("category"), "src": row.get("src")})
+    return Question(
+        str(row["question_id"]),
+        "mmlu_pro",
+        row["question"],
+        row["answer"],
+        choices,
+        extra={"category": row.get("category"), "src": row.get("src")},
+    )
 
 
 def _humaneval(index: int, row: dict) -> Question:
-    return Question(row["task_id"], "humaneval", row["prompt"], row["canonical_solution"],
-                    extra={"test": row["test"], "entry_point": row["entry_point"]})
+    return Question(
+        row["task_id"],
+        "humaneval",
+        row["prompt"],
+        row["canonical_solution"],
+        extra={"test": row["test"], "entry_point": row["entry_point"]},
+    )
 
 
 _NORMALISERS = {

@@ -1,4 +1,4 @@
-"""`rbridge`: one console script for scoring (`eval`), traces (`traces`) and prediction (`predict`)."""
+"""`rbridge`: one console script for scoring (`eval`), traces and prediction (`predict`)."""
 
 from __future__ import annotations
 

@@ -7,8 +7,14 @@ class RBridgeError(ValueError):
     """Bad input or configuration that the user must fix; the message says where and how."""
 
 
-def located(source: str, message: str, *, line: int | None = None, record_id: str | None = None,
-            field: str | None = None) -> RBridgeError:
+def located(
+    source: str,
+    message: str,
+    *,
+    line: int | None = None,
+    record_id: str | None = None,
+    field: str | None = None,
+) -> RBridgeError:
     """Build an error that names the file, record and field, the three things a user needs."""
     where = [source]
     if line is not None:

@@ -71,13 +71,16 @@ class TraceRecord:
         return out
 
 
-def parse_record(obj: Any, *, source: str, line: int | None = None,
-                 require_tokens: bool = True) -> TraceRecord:
+def parse_record(
+    obj: Any, *, source: str, line: int | None = None, require_tokens: bool = True
+) -> TraceRecord:
     """Validate one decoded JSON object; every problem names the file, line, id and field."""
     if not isinstance(obj, Mapping):
         raise located(source, f"expected a JSON object, got {type(obj).__name__}", line=line)
     raw_id = obj.get("id")
-    record_id = str(raw_id) if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) else None
+    record_id = (
+        str(raw_id) if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) else None
+    )
 
     def fail(message: str, fld: str | None = None) -> RBridgeError:
         return located(source, message, line=line, record_id=record_id, field=fld)
@@ -92,8 +95,9 @@ def parse_record(obj: Any, *, source: str, line: int | None = None,
         raise fail("must be a non-empty string or an integer", "id")
     benchmark = obj["benchmark"]
     if benchmark not in BENCHMARK_NAMES:
-        raise fail(f"unknown benchmark {benchmark!r}; expected one of {list(BENCHMARK_NAMES)}",
-                   "benchmark")
+        raise fail(
+            f"unknown benchmark {benchmark!r}; expected one of {list(BENCHMARK_NAMES)}", "benchmark"
+        )
     for name in ("question", "trace", "frontier_model"):
         if not isinstance(obj[name], str) or not obj[name].strip():
             raise fail("must be a non-empty string", name)
@@ -106,8 +110,11 @@ def parse_record(obj: Any, *, source: str, line: int | None = None,
         if joined != trace:
             raise fail(_mismatch_message(trace, joined), "frontier_tokens")
     elif require_tokens:
-        raise fail("missing: this is a text-only trace; add the frontier model's per-token "
-                   "logprobs with `rbridge traces confidences`", "frontier_tokens")
+        raise fail(
+            "missing: this is a text-only trace; add the frontier model's per-token "
+            "logprobs with `rbridge traces confidences`",
+            "frontier_tokens",
+        )
     answer = obj.get("answer")
     if answer is not None and not isinstance(answer, (str, int, float)):
         raise fail("must be a string (or a number) when present", "answer")
@@ -156,9 +163,10 @@ def _parse_tokens(tokens: Any, fail) -> tuple[list[str], list[float]]:
 
 
 def _mismatch_message(trace: str, joined: str) -> str:
-    at = next((i for i, (a, b) in enumerate(zip(trace, joined)) if a != b), min(len(trace), len(joined)))
+    pairs = enumerate(zip(trace, joined, strict=False))
+    at = next((i for i, (a, b) in pairs if a != b), min(len(trace), len(joined)))
     return (
         f"the token texts concatenate to a text ({len(joined)} characters) that differs from "
         f"'trace' ({len(trace)} characters) at character {at}: trace has "
-        f"{trace[at:at + 20]!r}, tokens give {joined[at:at + 20]!r}"
+        f"{trace[at : at + 20]!r}, tokens give {joined[at : at + 20]!r}"
     )

@@ -32,13 +32,18 @@ def iter_traces(path: str | Path, *, require_tokens: bool = True) -> Iterator[Tr
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise located(str(path), f"invalid JSON ({exc.msg} at column {exc.colno})",
-                              line=n) from exc
+                raise located(
+                    str(path), f"invalid JSON ({exc.msg} at column {exc.colno})", line=n
+                ) from exc
             record = parse_record(obj, source=str(path), line=n, require_tokens=require_tokens)
             key = (record.benchmark, record.id)
             if key in seen:
-                raise located(str(path), f"duplicate record: the same benchmark and id are on "
-                              f"line {seen[key]}", line=n, record_id=record.id)
+                raise located(
+                    str(path),
+                    f"duplicate record: the same benchmark and id are on line {seen[key]}",
+                    line=n,
+                    record_id=record.id,
+                )
             seen[key] = n
             yield record
 
@@ -90,7 +95,9 @@ class TraceAppender:
     def append(self, record: TraceRecord) -> None:
         key = (record.benchmark, record.id)
         if key in self.done_ids:
-            raise RBridgeError(f"{self.path}: record {record.id!r} ({record.benchmark}) is already there")
+            raise RBridgeError(
+                f"{self.path}: record {record.id!r} ({record.benchmark}) is already there"
+            )
         os.write(self._fd, _line(record))
         os.fsync(self._fd)
         self.done_ids.add(key)

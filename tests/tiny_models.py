@@ -9,12 +9,19 @@ Weights are random but seeded, so numbers are repeatable.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from tokenizers.trainers import BpeTrainer
 
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# The project's real data lives beside the repository (../shared/data); RBRIDGE_SHARED_DATA
+# points elsewhere.
+DATA_DIR = Path(
+    os.environ.get(
+        "RBRIDGE_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    )
+)
 
 
 def corpus_texts(limit: int = 3000) -> list[str]:
@@ -36,11 +43,18 @@ def gpt2_style_tokenizer(texts: list[str], vocab_size: int = 1200):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    trainer = BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
-                         initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(texts, trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>",
-                                   eos_token="<|endoftext|>", unk_token="<|endoftext|>")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<|endoftext|>",
+        eos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+    )
 
 
 def llama_style_tokenizer(texts: list[str], vocab_size: int = 1200):
@@ -53,25 +67,45 @@ def llama_style_tokenizer(texts: list[str], vocab_size: int = 1200):
     # then encode the Llama-2 way: normalizer only, no pre-tokenizer.
     base = Tokenizer(models.BPE(unk_token="<unk>"))
     base.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
-    trainer = BpeTrainer(vocab_size=vocab_size, special_tokens=specials + byte_tokens, limit_alphabet=120)
+    trainer = BpeTrainer(
+        vocab_size=vocab_size, special_tokens=specials + byte_tokens, limit_alphabet=120
+    )
     base.train_from_iterator(texts, trainer=trainer)
     model_json = json.loads(base.to_str())["model"]
-    vocab, merges = model_json["vocab"], [tuple(m) if isinstance(m, list) else tuple(m.split(" "))
-                                          for m in model_json["merges"]]
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True,
-                               fuse_unk=True))
+    vocab, merges = (
+        model_json["vocab"],
+        [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model_json["merges"]],
+    )
+    tok = Tokenizer(
+        models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True, fuse_unk=True)
+    )
     tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
-    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(),
-                                     decoders.Fuse(), decoders.Strip(" ", 1, 0)])
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
-                                                       special_tokens=[("<s>", vocab["<s>"])])
+    tok.decoder = decoders.Sequence(
+        [
+            decoders.Replace("▁", " "),
+            decoders.ByteFallback(),
+            decoders.Fuse(),
+            decoders.Strip(" ", 1, 0),
+        ]
+    )
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", vocab["<s>"])]
+    )
     tok.add_special_tokens(specials)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
-                                   unk_token="<unk>")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
+    )
 
 
-def build_tiny_lm(out_dir: Path, *, family: str = "gpt2", seed: int = 0, n_layer: int = 2,
-                  n_embd: int = 32, texts: list[str] | None = None) -> Path:
+def build_tiny_lm(
+    out_dir: Path,
+    *,
+    family: str = "gpt2",
+    seed: int = 0,
+    n_layer: int = 2,
+    n_embd: int = 32,
+    texts: list[str] | None = None,
+) -> Path:
     """Save a random-init causal LM and its tokenizer to `out_dir` (loadable by lm-eval's `hf`)."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
@@ -80,16 +114,33 @@ def build_tiny_lm(out_dir: Path, *, family: str = "gpt2", seed: int = 0, n_layer
     torch.manual_seed(seed)
     if family == "gpt2":
         tokenizer = gpt2_style_tokenizer(texts)
-        model = GPT2LMHeadModel(GPT2Config(
-            vocab_size=len(tokenizer), n_positions=2048, n_embd=n_embd, n_layer=n_layer, n_head=2,
-            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id))
+        model = GPT2LMHeadModel(
+            GPT2Config(
+                vocab_size=len(tokenizer),
+                n_positions=2048,
+                n_embd=n_embd,
+                n_layer=n_layer,
+                n_head=2,
+                bos_token_id=tokenizer.bos_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+        )
     elif family == "llama":
         tokenizer = llama_style_tokenizer(texts)
-        model = LlamaForCausalLM(LlamaConfig(
-            vocab_size=len(tokenizer), hidden_size=n_embd, intermediate_size=2 * n_embd,
-            num_hidden_layers=n_layer, num_attention_heads=2, num_key_value_heads=2,
-            max_position_embeddings=2048, bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False))
+        model = LlamaForCausalLM(
+            LlamaConfig(
+                vocab_size=len(tokenizer),
+                hidden_size=n_embd,
+                intermediate_size=2 * n_embd,
+                num_hidden_layers=n_layer,
+                num_attention_heads=2,
+                num_key_value_heads=2,
+                max_position_embeddings=2048,
+                bos_token_id=tokenizer.bos_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+                tie_word_embeddings=False,
+            )
+        )
     else:
         raise ValueError(f"unknown family {family!r}")
     model.eval()

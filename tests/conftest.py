@@ -1,0 +1,40 @@
+"""Shared fixtures: tiny models built once per session, real benchmark data from shared/data."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path
+
+import pytest
+from tiny_models import DATA_DIR, build_tiny_lm
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not (DATA_DIR / "gsm8k" / "test.jsonl").is_file():
+        pytest.fail(
+            f"the real benchmark data is missing: expected {DATA_DIR} (shared/data beside "
+            "the repository); set up the checkout as described in the README"
+        )
+    return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def gpt2_dir(tmp_path_factory, data_dir) -> Path:
+    return build_tiny_lm(tmp_path_factory.mktemp("gpt2"), family="gpt2", seed=0)
+
+
+@pytest.fixture(scope="session")
+def llama_dir(tmp_path_factory, data_dir) -> Path:
+    return build_tiny_lm(tmp_path_factory.mktemp("llama"), family="llama", seed=1)
+
+
+@pytest.fixture(scope="session")
+def frontier_dir(tmp_path_factory, data_dir) -> Path:
+    """A stand-in 'frontier' model whose teacher-forced logprobs give the trace confidences."""
+    return build_tiny_lm(tmp_path_factory.mktemp("frontier"), family="gpt2", seed=7, n_layer=1)

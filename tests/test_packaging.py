@@ -1,0 +1,85 @@
+"""The wheel ships the task YAMLs and the entry points; the `rbridge` CLI finds them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from lm_eval.tasks import TaskManager
+
+from rbridge_tasks import tasks_path
+
+REPO = Path(__file__).resolve().parents[1]
+TASKS = {
+    f"rbridge_{b}" for b in ("gsm8k", "math500", "arc_challenge", "mmlu_pro", "csqa", "humaneval")
+}
+
+
+def test_wheel_ships_the_yamls_and_declares_entry_points(tmp_path):
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    wheel = next(tmp_path.glob("rbridge-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for yaml in ["rbridge.yaml", "_default_template_yaml", *(f"{t}.yaml" for t in TASKS)]:
+        assert f"rbridge_tasks/task_configs/{yaml}" in names
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "rbridge = rbridge_tasks.cli:main" in text
+    assert "[lm_eval.tasks]" in text and "[lm_eval.metrics]" in text
+
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    printed = subprocess.run(
+        [sys.executable, "-c", "import rbridge_tasks; print(rbridge_tasks.tasks_path())"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+    ).stdout.strip()
+    assert Path(printed).is_relative_to(target)
+    assert (Path(printed) / "rbridge_gsm8k.yaml").is_file()
+
+
+def test_lm_eval_indexes_the_tasks_and_the_group():
+    manager = TaskManager(include_path=str(tasks_path()), include_defaults=False)
+    assert set(manager.all_tasks) >= TASKS
+    assert "rbridge" in manager.all_groups
+
+
+def test_cli_prints_the_tasks_path_and_rejects_unknown_commands():
+    run = [sys.executable, "-m", "rbridge_tasks.cli"]
+    done = subprocess.run([*run, "tasks-path"], capture_output=True, text=True, check=True)
+    assert Path(done.stdout.strip()) == tasks_path()
+    done = subprocess.run([*run, "frobnicate"], capture_output=True, text=True)
+    assert done.returncode == 2 and "unknown command 'frobnicate'" in done.stderr

@@ -1,0 +1,143 @@
+"""The released `trillionlabs/rBridge` layout: default field names, a mapping file for others,
+and a clear error when neither matches."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import yaml
+from lm_eval_runs import task_manager
+from trace_fixtures import real_texts, record
+
+from rbridge_tasks.errors import RBridgeError
+from rbridge_tasks.released import ReleasedMapping, read_released
+
+FIELDS = {
+    "id": "id",
+    "question": "question",
+    "trace": "response",
+    "answer": "pred",
+    "correct": "correct",
+    "tid": "id",
+    "token": "token",
+    "logprob": "logprob",
+    "pos": "position",
+}
+
+
+def write_released(root: Path, records: list[dict], fields: dict[str, str], parts: int = 2) -> Path:
+    folder = root / "traces" / "gsm8k"
+    folder.mkdir(parents=True)
+    entries, rows = [], []
+    for r in records:
+        answer_line = "\nThe answer is 42."
+        entries.append(
+            {
+                fields["id"]: r["id"],
+                fields["question"]: r["question"],
+                fields["trace"]: r["trace"] + answer_line,
+                fields["answer"]: "42",
+                fields["correct"]: False,
+            }
+        )
+        tokens = [*r["frontier_tokens"], {"text": answer_line, "logprob": -0.01}]
+        rows += [
+            {
+                fields["tid"]: r["id"],
+                fields["token"]: t["text"],
+                fields["logprob"]: t["logprob"],
+                fields["pos"]: i,
+            }
+            for i, t in enumerate(tokens)
+        ]
+    (folder / "gpt4o_s1_new.json").write_text(json.dumps(entries))
+    random.Random(0).shuffle(rows)  # positions, not file order, give the token order
+    for p in range(parts):
+        chunk = rows[p::parts]
+        (folder / f"gpt4o_s1_new_logprobs_part{p + 1:02d}_of_{parts:02d}.jsonl").write_text(
+            "".join(json.dumps(row) + "\n" for row in chunk)
+        )
+    return root
+
+
+@pytest.fixture(scope="module")
+def records(frontier_dir):
+    return [record(frontier_dir, "gsm8k", i, q, t) for i, q, t in real_texts("gsm8k", 2)]
+
+
+def test_default_layout_is_read_and_the_answer_line_stripped(tmp_path, records):
+    root = write_released(tmp_path, records, FIELDS)
+    got = read_released(root, "gsm8k")
+    assert [r.id for r in got] == [r["id"] for r in records]
+    for rec, expected in zip(got, records, strict=True):
+        assert rec.trace == expected["trace"]
+        assert list(rec.token_logprobs) == [t["logprob"] for t in expected["frontier_tokens"]]
+        assert rec.answer == "42" and rec.correct is False
+        assert rec.meta["stripped_answer_text"] == "\nThe answer is 42."
+
+
+def test_other_field_names_through_a_mapping_file(tmp_path, records):
+    fields = {
+        "id": "qid",
+        "question": "prompt_text",
+        "trace": "gen",
+        "answer": "final",
+        "correct": "ok",
+        "tid": "qid",
+        "token": "tok",
+        "logprob": "lp",
+        "pos": "step",
+    }
+    root = write_released(tmp_path / "data", records, fields, parts=3)
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(
+        yaml.safe_dump(
+            {
+                "trace_id": "qid",
+                "question": "prompt_text",
+                "trace": "gen",
+                "answer": ["final"],
+                "correct": "ok",
+                "logprob_trace_id": "qid",
+                "logprob_token": "tok",
+                "logprob_value": "lp",
+                "logprob_position": "step",
+            }
+        )
+    )
+    got = read_released(root, "gsm8k", ReleasedMapping.load(mapping))
+    assert [r.trace for r in got] == [r["trace"] for r in records]
+    with pytest.raises(
+        RBridgeError,
+        match=r"part01_of_03.jsonl, line 1: none of the fields \['id', "
+        r".*\] \(mapping key 'logprob_trace_id'\) is present; "
+        r"the record has \['lp', 'qid', 'step', 'tok'\]\. Pass "
+        r"a mapping file with --metadata released_mapping=FILE",
+    ):
+        read_released(root, "gsm8k")
+
+
+def test_released_folder_through_the_task(tmp_path, records, data_dir):
+    root = write_released(tmp_path, records, FIELDS)
+    task = task_manager(traces=root, data_dir=data_dir).load(["rbridge_gsm8k"])["tasks"][
+        "rbridge_gsm8k"
+    ]
+    docs = list(task.eval_docs)
+    assert [d["id"] for d in docs] == [r["id"] for r in records]
+    assert docs[0]["trace"] == records[0]["trace"]
+
+
+def test_layout_errors(tmp_path, records):
+    with pytest.raises(RBridgeError, match=r"folder not found: .*traces/cqa"):
+        read_released(tmp_path, "csqa")
+    root = write_released(tmp_path, records, FIELDS)
+    with pytest.raises(RBridgeError, match=r"unknown mapping key\(s\) \['trace_field'\]"):
+        ReleasedMapping.load({"trace_field": "x"})
+    part = next((root / "traces/gsm8k").glob("*part01*"))
+    rows = [json.loads(line) for line in part.read_text().splitlines()]
+    part.write_text("".join(json.dumps(r) + "\n" for r in rows if r["id"] != records[0]["id"]))
+    with pytest.raises(RBridgeError, match=r"id '0', field 'frontier_tokens': the token texts"):
+        read_released(root, "gsm8k")
