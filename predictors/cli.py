@@ -54,9 +54,13 @@ def main(argv: list[str]) -> int:
         png = _draw(args, chart)
     if payload is None or render is None:
         return 0
-    payload["warnings"] = list(dict.fromkeys(
-        str(w.message) for w in caught
-        if issubclass(w.category, (ExtrapolationWarning, TooFewPointsWarning))))
+    payload["warnings"] = list(
+        dict.fromkeys(
+            str(w.message)
+            for w in caught
+            if issubclass(w.category, (ExtrapolationWarning, TooFewPointsWarning))
+        )
+    )
     for message in payload["warnings"]:
         print(f"rbridge predict: warning: {message}", file=sys.stderr)
     _emit(args, payload, render(payload), png)
@@ -67,58 +71,111 @@ def main(argv: list[str]) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="rbridge predict", description="Predict large-model accuracy from proxy scores.")
+        prog="rbridge predict", description="Predict large-model accuracy from proxy scores."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     data, fitting, output = _data_parser(), _fit_parser(), _output_parser()
-    sub.add_parser("fit", parents=[data, fitting, output],
-                   help="fit proxy score -> target accuracy, save the fit").set_defaults(
-        handler=_cmd_fit)
-    evaluate = sub.add_parser("evaluate", parents=[data, fitting, output],
-                              help="k-fold, leave-one-group-out, extrapolation, transfer")
-    evaluate.add_argument("--extrapolate-fraction", type=float, default=0.2,
-                          help="share of best proxy scores held out (default 0.2)")
+    sub.add_parser(
+        "fit",
+        parents=[data, fitting, output],
+        help="fit proxy score -> target accuracy, save the fit",
+    ).set_defaults(handler=_cmd_fit)
+    evaluate = sub.add_parser(
+        "evaluate",
+        parents=[data, fitting, output],
+        help="k-fold, leave-one-group-out, extrapolation, transfer",
+    )
+    evaluate.add_argument(
+        "--extrapolate-fraction",
+        type=float,
+        default=0.2,
+        help="share of best proxy scores held out (default 0.2)",
+    )
     evaluate.set_defaults(handler=_cmd_evaluate)
-    rank = sub.add_parser("rank", parents=[data, output],
-                          help="decision accuracy, Spearman, Kendall, P(A beats B)")
-    rank.add_argument("--bootstrap", choices=MODES, default="recipes",
-                      help="resample recipes (runs) or benchmark items (needs samples JSONL)")
+    rank = sub.add_parser(
+        "rank", parents=[data, output], help="decision accuracy, Spearman, Kendall, P(A beats B)"
+    )
+    rank.add_argument(
+        "--bootstrap",
+        choices=MODES,
+        default="recipes",
+        help="resample recipes (runs) or benchmark items (needs samples JSONL)",
+    )
     rank.add_argument("--n-boot", type=int, default=1000)
     rank.add_argument("--alpha", type=float, default=0.1)
     rank.add_argument("--seed", type=int, default=0)
     rank.set_defaults(handler=_cmd_rank)
-    board = sub.add_parser("leaderboard", parents=[_reuse_parser(), output],
-                           help="predicted target accuracy of candidate runs, best first")
+    board = sub.add_parser(
+        "leaderboard",
+        parents=[_reuse_parser(), output],
+        help="predicted target accuracy of candidate runs, best first",
+    )
     board.add_argument("--results", nargs="+", required=True, help="candidate results")
-    board.add_argument("--label-by", default="model,revision",
-                       help="run fields naming each entry (default model,revision)")
+    board.add_argument(
+        "--label-by",
+        default="model,revision",
+        help="run fields naming each entry (default model,revision)",
+    )
     board.set_defaults(handler=_cmd_leaderboard)
-    gate = sub.add_parser("gate", parents=[_reuse_parser(), output],
-                          help="exit 1 when the candidate is predicted worse beyond the interval")
+    gate = sub.add_parser(
+        "gate",
+        parents=[_reuse_parser(), output],
+        help="exit 1 when the candidate is predicted worse beyond the interval",
+    )
     gate.add_argument("--baseline", nargs="+", required=True, help="baseline results (one run)")
     gate.add_argument("--candidate", nargs="+", required=True, help="new results (one run)")
-    gate.add_argument("--tolerance", type=float, default=0.0,
-                      help="accepted drop in predicted accuracy (default 0)")
-    gate.add_argument("--rule", choices=commands.GATE_RULES, default="candidate-interval",
-                      help="candidate-interval (default): fail when the baseline's prediction "
-                      "is above the candidate's interval; difference: fail when the interval "
-                      "of the predicted difference lies below zero (stricter)")
-    gate.add_argument("--no-score-noise", action="store_true",
-                      help="ignore the proxy scores' own stderr in the interval")
+    gate.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.0,
+        help="accepted drop in predicted accuracy (default 0)",
+    )
+    gate.add_argument(
+        "--rule",
+        choices=commands.GATE_RULES,
+        default="candidate-interval",
+        help="candidate-interval (default): fail when the baseline's prediction "
+        "is above the candidate's interval; difference: fail when the interval "
+        "of the predicted difference lies below zero (stricter)",
+    )
+    gate.add_argument(
+        "--no-score-noise",
+        action="store_true",
+        help="ignore the proxy scores' own stderr in the interval",
+    )
     gate.set_defaults(handler=_cmd_gate)
-    table = sub.add_parser("import-table", help="turn a CSV/YAML accuracy table into lm-eval "
-                           "results files")
+    table = sub.add_parser(
+        "import-table", help="turn a CSV/YAML accuracy table into lm-eval results files"
+    )
     table.add_argument("tables", nargs="+", help="CSV or YAML (list of records) files")
     table.add_argument("--out-dir", required=True)
-    table.add_argument("--metric", action="append", required=True,
-                       help="COLUMN=TASK:METRIC[:higher|:lower], repeatable")
+    table.add_argument(
+        "--metric",
+        action="append",
+        required=True,
+        help="COLUMN=TASK:METRIC[:higher|:lower], repeatable",
+    )
     table.add_argument("--model-column", help="model id column (default: the file name)")
     table.add_argument("--revision-column")
-    table.add_argument("--meta", action="append", default=[],
-                       help="COLUMN=KEY: copy a column into the metadata, repeatable")
-    table.add_argument("--set", action="append", default=[], dest="constants",
-                       help="KEY=VALUE metadata for every row, repeatable")
-    table.add_argument("--rows", choices=ROW_CHOICES, default="all",
-                       help="'last' keeps only the final row (e.g. the last checkpoint)")
+    table.add_argument(
+        "--meta",
+        action="append",
+        default=[],
+        help="COLUMN=KEY: copy a column into the metadata, repeatable",
+    )
+    table.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="constants",
+        help="KEY=VALUE metadata for every row, repeatable",
+    )
+    table.add_argument(
+        "--rows",
+        choices=ROW_CHOICES,
+        default="all",
+        help="'last' keeps only the final row (e.g. the last checkpoint)",
+    )
     table.add_argument("--where", action="append", default=[], help="COLUMN=GLOB or COLUMN<=N")
     table.set_defaults(handler=_cmd_import_table)
     return parser
@@ -128,17 +185,27 @@ def _data_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("data")
     g.add_argument("--results", nargs="+", default=[], help="results files or directories")
-    g.add_argument("--pattern", default=DEFAULT_PATTERN,
-                   help=f"file glob inside directories (default {DEFAULT_PATTERN})")
+    g.add_argument(
+        "--pattern",
+        default=DEFAULT_PATTERN,
+        help=f"file glob inside directories (default {DEFAULT_PATTERN})",
+    )
     g.add_argument("--manifest", help="CSV with path,role,key[,group] instead of --results")
     for side in ("proxy", "target"):
         g.add_argument(f"--{side}-task", required=True, help="task name or glob (averaged)")
         g.add_argument(f"--{side}-metric", required=True)
         g.add_argument(f"--{side}-filter", help="lm-eval filter name (needed if several)")
-        g.add_argument(f"--{side}-where", action="append", default=[],
-                       help="FIELD=GLOB, FIELD!=GLOB or FIELD<=N, repeatable")
-        g.add_argument(f"--{side}-higher-is-better", choices=("yes", "no"),
-                       help="override or supply the metric's direction")
+        g.add_argument(
+            f"--{side}-where",
+            action="append",
+            default=[],
+            help="FIELD=GLOB, FIELD!=GLOB or FIELD<=N, repeatable",
+        )
+        g.add_argument(
+            f"--{side}-higher-is-better",
+            choices=("yes", "no"),
+            help="override or supply the metric's direction",
+        )
     g.add_argument("--where", action="append", default=[], help="condition for both sides")
     g.add_argument("--join-on", help="field(s) pairing proxy and target runs (default recipe)")
     g.add_argument("--group-by", help="field naming groups (family, corpus) for LOGO/transfer")
@@ -151,12 +218,23 @@ def _data_parser() -> argparse.ArgumentParser:
 def _fit_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("fit")
-    g.add_argument("--form", choices=["auto", *FORMS, "ladder"], default="auto",
-                   help="fit form; auto = the paper's choice by CV (default)")
-    g.add_argument("--forms", default=",".join(PAPER_FORMS),
-                   help="candidates for auto (default the paper's four)")
-    g.add_argument("--select-by", choices=sorted(SELECT_BY), default="train_r2",
-                   help="auto's criterion (paper: train_r2)")
+    g.add_argument(
+        "--form",
+        choices=["auto", *FORMS, "ladder"],
+        default="auto",
+        help="fit form; auto = the paper's choice by CV (default)",
+    )
+    g.add_argument(
+        "--forms",
+        default=",".join(PAPER_FORMS),
+        help="candidates for auto (default the paper's four)",
+    )
+    g.add_argument(
+        "--select-by",
+        choices=sorted(SELECT_BY),
+        default="train_r2",
+        help="auto's criterion (paper: train_r2)",
+    )
     g.add_argument("--folds", type=int, default=5)
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--chance", type=float, default=0.0, help="sigmoid floor (e.g. 0.25)")
@@ -186,8 +264,9 @@ def _output_parser() -> argparse.ArgumentParser:
 
 
 # (payload, Markdown renderer, chart drawer); the renderer runs once warnings are collected.
-Result = tuple[dict[str, Any] | None, Callable[[dict[str, Any]], str] | None,
-               Callable[[Path], Any] | None]
+Result = tuple[
+    dict[str, Any] | None, Callable[[dict[str, Any]], str] | None, Callable[[Path], Any] | None
+]
 
 
 def _cmd_fit(args: argparse.Namespace) -> Result:
@@ -204,28 +283,40 @@ def _cmd_evaluate(args: argparse.Namespace) -> Result:
 
 def _cmd_rank(args: argparse.Namespace) -> Result:
     joined = _joined(args)
-    payload = commands.rank_payload(joined, mode=args.bootstrap, n_boot=args.n_boot,
-                                    alpha=args.alpha, seed=args.seed, progress=not args.quiet)
+    payload = commands.rank_payload(
+        joined,
+        mode=args.bootstrap,
+        n_boot=args.n_boot,
+        alpha=args.alpha,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
     return payload, report.rank_markdown, None
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> Result:
     fit = load_fit(args.fit)
-    candidates = select_scores(load_results(args.results, args.pattern),
-                               _candidate_side(fit.proxy, args.where))
-    payload = commands.leaderboard_payload(fit, candidates, label_by=args.label_by,
-                                           progress=not args.quiet)
+    candidates = select_scores(
+        load_results(args.results, args.pattern), _candidate_side(fit.proxy, args.where)
+    )
+    payload = commands.leaderboard_payload(
+        fit, candidates, label_by=args.label_by, progress=not args.quiet
+    )
 
     def chart(path: Path) -> Any:
         entries = payload["entries"]
         values = {k: [e[k] for e in entries] for k in ("predicted", "lower", "upper")}
         return plots.plot_leaderboard(
-            path, labels=[e["label"] for e in entries],
-            predicted=_array(values["predicted"]), lower=_array(values["lower"]),
-            upper=_array(values["upper"]), extrapolated=[e["extrapolated"] for e in entries],
+            path,
+            labels=[e["label"] for e in entries],
+            predicted=_array(values["predicted"]),
+            lower=_array(values["lower"]),
+            upper=_array(values["upper"]),
+            extrapolated=[e["extrapolated"] for e in entries],
             x_label=f"predicted {fit.target.task} {fit.target.metric}",
             title=f"Leaderboard from {fit.proxy.task} {fit.proxy.metric} ({payload['form']} fit)",
-            fitted_range=tuple(payload["fitted_target_range"]))
+            fitted_range=tuple(payload["fitted_target_range"]),
+        )
 
     return payload, report.leaderboard_markdown, chart
 
@@ -235,18 +326,28 @@ def _cmd_gate(args: argparse.Namespace) -> Result:
     side = _candidate_side(fit.proxy, args.where)
     baseline = select_scores(load_results(args.baseline, args.pattern), side)
     candidate = select_scores(load_results(args.candidate, args.pattern), side)
-    payload = commands.gate_payload(fit, baseline, candidate, tolerance=args.tolerance,
-                                    rule=args.rule, score_noise=not args.no_score_noise,
-                                    progress=not args.quiet)
+    payload = commands.gate_payload(
+        fit,
+        baseline,
+        candidate,
+        tolerance=args.tolerance,
+        rule=args.rule,
+        score_noise=not args.no_score_noise,
+        progress=not args.quiet,
+    )
     return payload, report.gate_markdown, None
 
 
 def _cmd_import_table(args: argparse.Namespace) -> Result:
-    spec = TableSpec(metrics=[MetricColumn.parse(m) for m in args.metric],
-                     model_column=args.model_column, revision_column=args.revision_column,
-                     metadata_columns=dict(_pair(m, "--meta") for m in args.meta),
-                     constants=dict(_pair(c, "--set") for c in args.constants),
-                     rows=args.rows, where=tuple(args.where))
+    spec = TableSpec(
+        metrics=[MetricColumn.parse(m) for m in args.metric],
+        model_column=args.model_column,
+        revision_column=args.revision_column,
+        metadata_columns=dict(_pair(m, "--meta") for m in args.meta),
+        constants=dict(_pair(c, "--set") for c in args.constants),
+        rows=args.rows,
+        where=tuple(args.where),
+    )
     total = 0
     for table in args.tables:
         results, notes = table_to_results(table, spec)
@@ -273,16 +374,41 @@ def _joined(args: argparse.Namespace) -> Joined:
         tidy = load_results(args.results, args.pattern)
     else:
         raise RBridgeError("no input: pass --results FILES_OR_DIRS or --manifest CSV")
-    proxy = Side("proxy", args.proxy_task, args.proxy_metric, args.proxy_filter,
-                 tuple(proxy_where + args.where), _yes_no(args.proxy_higher_is_better))
-    target = Side("target", args.target_task, args.target_metric, args.target_filter,
-                  tuple(target_where + args.where), _yes_no(args.target_higher_is_better))
+    proxy = Side(
+        "proxy",
+        args.proxy_task,
+        args.proxy_metric,
+        args.proxy_filter,
+        tuple(proxy_where + args.where),
+        _yes_no(args.proxy_higher_is_better),
+    )
+    target = Side(
+        "target",
+        args.target_task,
+        args.target_metric,
+        args.target_filter,
+        tuple(target_where + args.where),
+        _yes_no(args.target_higher_is_better),
+    )
     intermediate = None
     if args.intermediate_metric:
-        intermediate = Side("intermediate", args.intermediate_task or args.target_task,
-                            args.intermediate_metric, None, target.where, None)
-    return join(tidy, proxy, target, on=on, group_by=group_by,
-                on_duplicate=args.on_duplicate, intermediate=intermediate)
+        intermediate = Side(
+            "intermediate",
+            args.intermediate_task or args.target_task,
+            args.intermediate_metric,
+            None,
+            target.where,
+            None,
+        )
+    return join(
+        tidy,
+        proxy,
+        target,
+        on=on,
+        group_by=group_by,
+        on_duplicate=args.on_duplicate,
+        intermediate=intermediate,
+    )
 
 
 def _options(args: argparse.Namespace) -> FitOptions:
@@ -290,9 +416,18 @@ def _options(args: argparse.Namespace) -> FitOptions:
     unknown = [f for f in forms if f not in FORMS]
     if unknown:
         raise RBridgeError(f"--forms: unknown form(s) {unknown}; choose from {list(FORMS)}")
-    return FitOptions(form=args.form, forms=forms, folds=args.folds, select_by=args.select_by,
-                      seed=args.seed, chance=args.chance, ceiling=args.ceiling,
-                      n_boot=args.n_boot, alpha=args.alpha, interval=args.interval)
+    return FitOptions(
+        form=args.form,
+        forms=forms,
+        folds=args.folds,
+        select_by=args.select_by,
+        seed=args.seed,
+        chance=args.chance,
+        ceiling=args.ceiling,
+        n_boot=args.n_boot,
+        alpha=args.alpha,
+        interval=args.interval,
+    )
 
 
 def _fit_chart(payload: dict[str, Any], joined: Joined, source: str) -> Callable[[Path], Any]:
@@ -302,27 +437,36 @@ def _fit_chart(payload: dict[str, Any], joined: Joined, source: str) -> Callable
         cv = [p["cv_prediction"] for p in points]
         groups = [p["group"] for p in points] if "group" in joined.pairs else None
         return plots.plot_fit(
-            path, x=_array([p["x"] for p in points]), y=_array([p["y"] for p in points]),
-            keys=[str(p["key"]) for p in points], curve_x=_array(curve["x"]),
+            path,
+            x=_array([p["x"] for p in points]),
+            y=_array([p["y"] for p in points]),
+            keys=[str(p["key"]) for p in points],
+            curve_x=_array(curve["x"]),
             curve_y=_array(curve["y"]),
             band=(_array(curve["lower"]), _array(curve["upper"])),
             band_label=f"{1 - payload['interval']['alpha']:.0%} {payload['interval']['kind']} "
-                       "interval (bootstrap)",
-            cv_predictions=None if any(c is None for c in cv) else _array(cv), groups=groups,
-            x_label=_axis(joined.proxy), y_label=_axis(joined.target),
+            "interval (bootstrap)",
+            cv_predictions=None if any(c is None for c in cv) else _array(cv),
+            groups=groups,
+            x_label=_axis(joined.proxy),
+            y_label=_axis(joined.target),
             title=f"{payload['form']} fit: train R2 {report.fmt(payload['train_r2'], 3)}, "
-                  f"CV R2 {report.fmt(_chosen(payload, 'r2'), 3)}, "
-                  f"CV MAE {report.fmt(_chosen(payload, 'mae'), 3)} (n={len(points)})")
+            f"CV R2 {report.fmt(_chosen(payload, 'r2'), 3)}, "
+            f"CV MAE {report.fmt(_chosen(payload, 'mae'), 3)} (n={len(points)})",
+        )
+
     return chart
 
 
-def _evaluate_chart(payload: dict[str, Any], joined: Joined,
-                    args: argparse.Namespace) -> Callable[[Path], Any] | None:
+def _evaluate_chart(
+    payload: dict[str, Any], joined: Joined, args: argparse.Namespace
+) -> Callable[[Path], Any] | None:
     if not payload["cv_points"]:
         return None
     chosen = dataclasses.replace(_options(args), form=payload["chosen"])
-    return _fit_chart(commands.fit_payload(joined, chosen, progress=not args.quiet), joined,
-                      "points")
+    return _fit_chart(
+        commands.fit_payload(joined, chosen, progress=not args.quiet), joined, "points"
+    )
 
 
 def _draw(args: argparse.Namespace, chart: Callable[[Path], Any] | None) -> Path | None:
@@ -332,13 +476,16 @@ def _draw(args: argparse.Namespace, chart: Callable[[Path], Any] | None) -> Path
     return chart(Path(out_dir) / f"{args.command}.png")
 
 
-def _emit(args: argparse.Namespace, payload: dict[str, Any], markdown: str,
-          png: Path | None) -> None:
+def _emit(
+    args: argparse.Namespace, payload: dict[str, Any], markdown: str, png: Path | None
+) -> None:
     if args.out_dir:
         base = Path(args.out_dir) / args.command
-        payload["outputs"] = {"json": str(base.with_suffix(".json")),
-                              "markdown": str(base.with_suffix(".md")),
-                              **({"png": str(png)} if png else {})}
+        payload["outputs"] = {
+            "json": str(base.with_suffix(".json")),
+            "markdown": str(base.with_suffix(".md")),
+            **({"png": str(png)} if png else {}),
+        }
         report.write_json(base.with_suffix(".json"), payload)
         report.write_markdown(base.with_suffix(".md"), markdown)
     print(report.to_json(payload) if args.json else markdown, end="")
@@ -347,8 +494,7 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], markdown: str,
 def _candidate_side(side: Side, where: list[str]) -> Side:
     """The fit's proxy score, read from new runs: same task, metric, filter and direction, but
     not the fit's --proxy-where (that picked the training runs, not the candidates)."""
-    return Side(side.name, side.task, side.metric, side.filter, tuple(where),
-                side.higher_is_better)
+    return Side(side.name, side.task, side.metric, side.filter, tuple(where), side.higher_is_better)
 
 
 def _yes_no(value: str | None) -> bool | None:

@@ -54,7 +54,8 @@ class _UnivariateFit(RegressorMixin, BaseEstimator):
         if len(np.unique(x)) < self.n_params:
             raise RBridgeError(
                 f"{self.form} fit needs at least {self.n_params} distinct proxy scores, got "
-                f"{len(np.unique(x))}")
+                f"{len(np.unique(x))}"
+            )
         self.x_range_ = (float(x.min()), float(x.max()))
         self.x_mean_ = float(x.mean())
         self.x_scale_ = float(x.std()) or 1.0
@@ -101,8 +102,11 @@ class LinearFit(_UnivariateFit):
         return np.vander(z, 2, increasing=True) @ self.beta_
 
     def curve_params(self) -> dict[str, Any]:
-        return {"equation": "y = intercept + slope * x", "intercept": self.intercept_,
-                "slope": self.slope_}
+        return {
+            "equation": "y = intercept + slope * x",
+            "intercept": self.intercept_,
+            "slope": self.slope_,
+        }
 
 
 class QuadraticFit(_UnivariateFit):
@@ -115,9 +119,9 @@ class QuadraticFit(_UnivariateFit):
         self.beta_ = _lstsq(np.vander(z, 3, increasing=True), y)
         b0, b1, b2 = self.beta_
         m, s = self.x_mean_, self.x_scale_
-        self.coef_ = np.array([b0 - b1 * m / s + b2 * m * m / (s * s),
-                               b1 / s - 2 * b2 * m / (s * s),
-                               b2 / (s * s)])
+        self.coef_ = np.array(
+            [b0 - b1 * m / s + b2 * m * m / (s * s), b1 / s - 2 * b2 * m / (s * s), b2 / (s * s)]
+        )
 
     def _predict_standardised(self, z: np.ndarray) -> np.ndarray:
         return np.vander(z, 3, increasing=True) @ self.beta_
@@ -162,8 +166,10 @@ class LogarithmicFit(_UnivariateFit):
 
     def _check_domain(self, x: np.ndarray) -> None:
         if np.any(x <= 0):
-            raise RBridgeError("logarithmic fit needs positive proxy scores, got minimum "
-                               f"{float(np.min(x)):.6g}; choose another form")
+            raise RBridgeError(
+                "logarithmic fit needs positive proxy scores, got minimum "
+                f"{float(np.min(x)):.6g}; choose another form"
+            )
 
     def _standardise(self, x: np.ndarray) -> np.ndarray:
         return x
@@ -195,16 +201,17 @@ class SigmoidFit(_UnivariateFit):
 
     def _fit_standardised(self, z: np.ndarray, y: np.ndarray) -> None:
         if not self.chance < self.ceiling:
-            raise RBridgeError(f"sigmoid needs chance < ceiling, got chance={self.chance} and "
-                               f"ceiling={self.ceiling}")
+            raise RBridgeError(
+                f"sigmoid needs chance < ceiling, got chance={self.chance} and "
+                f"ceiling={self.ceiling}"
+            )
         span = self.ceiling - self.chance
         share = np.clip((y - self.chance) / span, 0.02, 0.98)
         slope, intercept = np.polyfit(z, logit(share), 1)
         if abs(slope) < 1e-6:
             slope = 1e-3
         start = np.array([slope, -intercept / slope])
-        result = least_squares(lambda p: self._curve(p, z) - y, start, method="lm",
-                               max_nfev=5000)
+        result = least_squares(lambda p: self._curve(p, z) - y, start, method="lm", max_nfev=5000)
         _require_converged(self.form, result)
         self.theta_ = result.x
         self.k_ = float(result.x[0] / self.x_scale_)
@@ -217,9 +224,13 @@ class SigmoidFit(_UnivariateFit):
         return self._curve(self.theta_, z)
 
     def curve_params(self) -> dict[str, Any]:
-        return {"equation": "y = chance + (ceiling - chance) / (1 + exp(-k * (x - x0)))",
-                "chance": float(self.chance), "ceiling": float(self.ceiling), "k": self.k_,
-                "x0": self.x0_}
+        return {
+            "equation": "y = chance + (ceiling - chance) / (1 + exp(-k * (x - x0)))",
+            "chance": float(self.chance),
+            "ceiling": float(self.ceiling),
+            "k": self.k_,
+            "x0": self.x0_,
+        }
 
 
 class TwoStepLadder(RegressorMixin, BaseEstimator):
@@ -234,16 +245,19 @@ class TwoStepLadder(RegressorMixin, BaseEstimator):
 
     form: ClassVar[str] = "ladder"
 
-    def __init__(self, step1: BaseEstimator | None = None,
-                 step2: BaseEstimator | None = None) -> None:
+    def __init__(
+        self, step1: BaseEstimator | None = None, step2: BaseEstimator | None = None
+    ) -> None:
         self.step1 = step1
         self.step2 = step2
 
     def fit(self, X: Any, y: Any, intermediate: Any = None) -> TwoStepLadder:
         X, y = validate_data(self, X, y, y_numeric=True)
         if intermediate is None:
-            raise RBridgeError("the two-step ladder needs the intermediate target-scale metric "
-                               "(fit(X, y, intermediate=...); CLI: --intermediate-metric)")
+            raise RBridgeError(
+                "the two-step ladder needs the intermediate target-scale metric "
+                "(fit(X, y, intermediate=...); CLI: --intermediate-metric)"
+            )
         z = np.asarray(intermediate, dtype=float).reshape(-1, 1)
         if len(z) != len(y):
             raise RBridgeError(f"intermediate has {len(z)} values for {len(y)} samples")
@@ -264,9 +278,11 @@ class TwoStepLadder(RegressorMixin, BaseEstimator):
             return self.step2_.predict(z.reshape(-1, 1))
 
     def curve_params(self) -> dict[str, Any]:
-        return {"equation": "y = step2(step1(x))",
-                "step1": {"form": self.step1_.form, **self.step1_.curve_params()},
-                "step2": {"form": self.step2_.form, **self.step2_.curve_params()}}
+        return {
+            "equation": "y = step2(step1(x))",
+            "step1": {"form": self.step1_.form, **self.step1_.curve_params()},
+            "step2": {"form": self.step2_.form, **self.step2_.curve_params()},
+        }
 
 
 FORMS: dict[str, type[_UnivariateFit]] = {
@@ -289,16 +305,20 @@ def make_form(name: str, *, chance: float = 0.0, ceiling: float = 1.0) -> BaseEs
 def require_points(form: str, n: int, n_params: int) -> None:
     """Fewer points than parameters cannot determine the curve."""
     if n < n_params:
-        raise RBridgeError(f"{form} fit needs at least {n_params} points, got {n} "
-                           f"(n_samples = {n})")
+        raise RBridgeError(
+            f"{form} fit needs at least {n_params} points, got {n} (n_samples = {n})"
+        )
 
 
 def warn_if_few_points(form: str, n: int, n_params: int) -> None:
     """Enough points to fit but too few to trust: below POINTS_PER_PARAMETER per parameter."""
     if n < POINTS_PER_PARAMETER * n_params:
-        warnings.warn(f"{form} fit on only {n} points for {n_params} parameters (fewer than "
-                      f"{POINTS_PER_PARAMETER} per parameter): its R2 and intervals are fragile",
-                      TooFewPointsWarning, stacklevel=3)
+        warnings.warn(
+            f"{form} fit on only {n} points for {n_params} parameters (fewer than "
+            f"{POINTS_PER_PARAMETER} per parameter): its R2 and intervals are fragile",
+            TooFewPointsWarning,
+            stacklevel=3,
+        )
 
 
 def warn_if_extrapolating(form: str, x: np.ndarray, x_range: tuple[float, float]) -> None:
@@ -307,14 +327,19 @@ def warn_if_extrapolating(form: str, x: np.ndarray, x_range: tuple[float, float]
     outside = (x < low - slack) | (x > high + slack)
     if np.any(outside):
         values = ", ".join(f"{v:.6g}" for v in x[outside][:5])
-        warnings.warn(f"{form} fit extrapolates: proxy score(s) {values} outside the fitted "
-                      f"range [{low:.6g}, {high:.6g}]", ExtrapolationWarning, stacklevel=3)
+        warnings.warn(
+            f"{form} fit extrapolates: proxy score(s) {values} outside the fitted "
+            f"range [{low:.6g}, {high:.6g}]",
+            ExtrapolationWarning,
+            stacklevel=3,
+        )
 
 
 def _single_column(X: np.ndarray) -> np.ndarray:
     if X.shape[1] != 1:
-        raise ValueError(f"a fit form takes one proxy-score column, got {X.shape[1]} "
-                         "(n_features must be 1)")
+        raise ValueError(
+            f"a fit form takes one proxy-score column, got {X.shape[1]} (n_features must be 1)"
+        )
     return X[:, 0].astype(float)
 
 

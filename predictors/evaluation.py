@@ -59,9 +59,15 @@ class CVResult:
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        return {"n_folds": self.n_folds, "train_r2": _nanmean(self.train_r2), "r2": self.r2,
-                "r2_fold_mean": self.r2_fold_mean, "mae": self.mae,
-                "train_r2_per_fold": self.train_r2, "test_r2_per_fold": self.test_r2}
+        return {
+            "n_folds": self.n_folds,
+            "train_r2": _nanmean(self.train_r2),
+            "r2": self.r2,
+            "r2_fold_mean": self.r2_fold_mean,
+            "mae": self.mae,
+            "train_r2_per_fold": self.train_r2,
+            "test_r2_per_fold": self.test_r2,
+        }
 
 
 def kfold_splits(n: int, folds: int, random_state: int) -> tuple[list[tuple], list[str]]:
@@ -75,9 +81,16 @@ def kfold_splits(n: int, folds: int, random_state: int) -> tuple[list[tuple], li
     return list(KFold(folds, shuffle=True, random_state=random_state).split(np.zeros(n))), notes
 
 
-def cross_validate_fit(estimator: BaseEstimator, X: Any, y: Any, *, folds: int = 5,
-                       random_state: int = 0, fit_params: dict[str, Any] | None = None,
-                       splits: list[tuple] | None = None) -> CVResult:
+def cross_validate_fit(
+    estimator: BaseEstimator,
+    X: Any,
+    y: Any,
+    *,
+    folds: int = 5,
+    random_state: int = 0,
+    fit_params: dict[str, Any] | None = None,
+    splits: list[tuple] | None = None,
+) -> CVResult:
     """k-fold CV of one form; fit_params are per-sample arrays split like X (the ladder's)."""
     X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
     notes: list[str] = []
@@ -92,13 +105,22 @@ def cross_validate_fit(estimator: BaseEstimator, X: Any, y: Any, *, folds: int =
         predictions[test] = predict_quietly(fitted, X[test])
         fold_of[test] = k
         test_r2.append(r2(y[test], predictions[test]))
-    return CVResult(predictions=predictions, fold=fold_of, train_r2=train_r2, test_r2=test_r2,
-                    r2=r2(y, predictions), r2_fold_mean=_nanmean(test_r2),
-                    mae=mae(y, predictions), n_folds=len(splits), notes=notes)
+    return CVResult(
+        predictions=predictions,
+        fold=fold_of,
+        train_r2=train_r2,
+        test_r2=test_r2,
+        r2=r2(y, predictions),
+        r2_fold_mean=_nanmean(test_r2),
+        mae=mae(y, predictions),
+        n_folds=len(splits),
+        notes=notes,
+    )
 
 
-def leave_one_group_out(estimator: BaseEstimator, X: Any, y: Any, groups: Any,
-                        fit_params: dict[str, Any] | None = None) -> dict[str, Any]:
+def leave_one_group_out(
+    estimator: BaseEstimator, X: Any, y: Any, groups: Any, fit_params: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Hold out each group (e.g. a model family or data recipe) in turn."""
     X, y, groups = np.asarray(X, dtype=float), np.asarray(y, dtype=float), np.asarray(groups)
     names = sorted(set(groups.tolist()))
@@ -106,16 +128,32 @@ def leave_one_group_out(estimator: BaseEstimator, X: Any, y: Any, groups: Any,
         raise RBridgeError(f"leave-one-group-out needs at least 2 groups, got {names}")
     splits = [(np.flatnonzero(groups != g), np.flatnonzero(groups == g)) for g in names]
     result = cross_validate_fit(estimator, X, y, splits=splits, fit_params=fit_params)
-    per_group = [{"group": g, "n": len(test), "r2": result.test_r2[k],
-                  "mae": mae(y[test], result.predictions[test])}
-                 for k, (g, (_, test)) in enumerate(zip(names, splits, strict=True))]
-    return {"groups": per_group, "r2": result.r2, "mae": result.mae,
-            "predictions": result.predictions}
+    per_group = [
+        {
+            "group": g,
+            "n": len(test),
+            "r2": result.test_r2[k],
+            "mae": mae(y[test], result.predictions[test]),
+        }
+        for k, (g, (_, test)) in enumerate(zip(names, splits, strict=True))
+    ]
+    return {
+        "groups": per_group,
+        "r2": result.r2,
+        "mae": result.mae,
+        "predictions": result.predictions,
+    }
 
 
-def extrapolation_split(estimator: BaseEstimator, X: Any, y: Any, *, proxy_higher_is_better: bool,
-                        fraction: float = 0.2,
-                        fit_params: dict[str, Any] | None = None) -> dict[str, Any]:
+def extrapolation_split(
+    estimator: BaseEstimator,
+    X: Any,
+    y: Any,
+    *,
+    proxy_higher_is_better: bool,
+    fraction: float = 0.2,
+    fit_params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Fit on the weaker proxy scores, test on the best `fraction`: can it predict better models?"""
     X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
     if not 0 < fraction < 1:
@@ -128,13 +166,20 @@ def extrapolation_split(estimator: BaseEstimator, X: Any, y: Any, *, proxy_highe
     train, test = order[:-n_test], order[-n_test:]
     fitted = fit_quietly(estimator, X[train], y[train], _subset(fit_params, train))
     pred = predict_quietly(fitted, X[test])
-    return {"n_train": len(train), "n_test": int(n_test), "test_index": test.tolist(),
-            "predictions": pred.tolist(), "r2": r2(y[test], pred), "mae": mae(y[test], pred),
-            "train_proxy_range": [float(X[train, 0].min()), float(X[train, 0].max())]}
+    return {
+        "n_train": len(train),
+        "n_test": int(n_test),
+        "test_index": test.tolist(),
+        "predictions": pred.tolist(),
+        "r2": r2(y[test], pred),
+        "mae": mae(y[test], pred),
+        "train_proxy_range": [float(X[train, 0].min()), float(X[train, 0].max())],
+    }
 
 
-def zero_shot_transfer(estimator: BaseEstimator, X: Any, y: Any, groups: Any,
-                       fit_params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def zero_shot_transfer(
+    estimator: BaseEstimator, X: Any, y: Any, groups: Any, fit_params: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """Fit on one group, predict another untouched (the paper's cross-corpus transfer)."""
     X, y, groups = np.asarray(X, dtype=float), np.asarray(y, dtype=float), np.asarray(groups)
     names = sorted(set(groups.tolist()))
@@ -149,14 +194,22 @@ def zero_shot_transfer(estimator: BaseEstimator, X: Any, y: Any, groups: Any,
                 continue
             test = np.flatnonzero(groups == target)
             pred = predict_quietly(fitted, X[test])
-            rows.append({"fit_on": source, "test_on": target, "n_train": len(train),
-                         "n_test": len(test), "r2": r2(y[test], pred),
-                         "mae": mae(y[test], pred)})
+            rows.append(
+                {
+                    "fit_on": source,
+                    "test_on": target,
+                    "n_train": len(train),
+                    "n_test": len(test),
+                    "r2": r2(y[test], pred),
+                    "mae": mae(y[test], pred),
+                }
+            )
     return rows
 
 
-def fit_quietly(estimator: BaseEstimator, X: np.ndarray, y: np.ndarray,
-                fit_params: dict[str, Any] | None = None) -> BaseEstimator:
+def fit_quietly(
+    estimator: BaseEstimator, X: np.ndarray, y: np.ndarray, fit_params: dict[str, Any] | None = None
+) -> BaseEstimator:
     """Fit a clone without per-fold small-sample warnings (the caller reports them once)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TooFewPointsWarning)

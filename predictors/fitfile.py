@@ -30,16 +30,26 @@ class LoadedFit:
     path: Path
 
 
-def fit_record(outcome: FitOutcome, proxy: Side, target: Side,
-               pairs: pd.DataFrame) -> dict[str, Any]:
-    points = {"key": pairs["key"].astype(str).tolist(), "x": outcome.X[:, 0].tolist(),
-              "y": outcome.y.tolist()}
+def fit_record(
+    outcome: FitOutcome, proxy: Side, target: Side, pairs: pd.DataFrame
+) -> dict[str, Any]:
+    points = {
+        "key": pairs["key"].astype(str).tolist(),
+        "x": outcome.X[:, 0].tolist(),
+        "y": outcome.y.tolist(),
+    }
     if outcome.fit_params:
         points["z"] = outcome.fit_params["intermediate"].tolist()
     options = {**outcome.options.describe(), "form": outcome.form}
-    return {"format": FORMAT, "form": outcome.form, "options": options,
-            "proxy": proxy.describe(), "target": target.describe(), "points": points,
-            "params": outcome.estimator.curve_params()}
+    return {
+        "format": FORMAT,
+        "form": outcome.form,
+        "options": options,
+        "proxy": proxy.describe(),
+        "target": target.describe(),
+        "points": points,
+        "params": outcome.estimator.curve_params(),
+    }
 
 
 def load_fit(path: str | Path) -> LoadedFit:
@@ -52,13 +62,18 @@ def load_fit(path: str | Path) -> LoadedFit:
         raise located(str(path), f"not valid JSON ({exc.msg})", line=exc.lineno) from None
     record = data.get("model") if isinstance(data, dict) else None
     if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise located(str(path), f"not a fit file (no 'model' block of format {FORMAT!r}); "
-                      "make one with `rbridge predict fit --out-dir`", field="model")
+        raise located(
+            str(path),
+            f"not a fit file (no 'model' block of format {FORMAT!r}); "
+            "make one with `rbridge predict fit --out-dir`",
+            field="model",
+        )
     try:
         options = FitOptions.from_dict(record["options"])
         proxy = Side(name="proxy", **record["proxy"] | {"where": tuple(record["proxy"]["where"])})
-        target = Side(name="target",
-                      **record["target"] | {"where": tuple(record["target"]["where"])})
+        target = Side(
+            name="target", **record["target"] | {"where": tuple(record["target"]["where"])}
+        )
         points = record["points"]
         pairs = pd.DataFrame({"key": points["key"], "x": points["x"], "y": points["y"]})
         if "z" in points:
@@ -76,9 +91,14 @@ def _check_same(saved: Any, refit: Any, path: Path, where: str = "params") -> No
             _check_same(saved[name], refit.get(name), path, f"{where}.{name}")
     elif isinstance(saved, (int, float)) and not isinstance(saved, bool):
         if refit is None or not np.isclose(saved, refit, rtol=1e-6, atol=1e-9):
-            raise located(str(path), f"refitting gives {refit!r}, the file says {saved!r}: the "
-                          "points or options were edited, or it was made by another version; "
-                          "re-run `rbridge predict fit`", field=f"model.{where}")
+            raise located(
+                str(path),
+                f"refitting gives {refit!r}, the file says {saved!r}: the "
+                "points or options were edited, or it was made by another version; "
+                "re-run `rbridge predict fit`",
+                field=f"model.{where}",
+            )
     elif saved != refit:
-        raise located(str(path), f"refitting gives {refit!r}, the file says {saved!r}",
-                      field=f"model.{where}")
+        raise located(
+            str(path), f"refitting gives {refit!r}, the file says {saved!r}", field=f"model.{where}"
+        )

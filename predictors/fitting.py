@@ -70,13 +70,21 @@ class FitOutcome:
     def train_r2(self) -> float:
         return r2(self.y, self.estimator.predict(self.X))
 
-    def bootstrap(self, x_new: Any, x_new_stderr: Any = None,
-                  progress: bool = False) -> BootstrapResult:
+    def bootstrap(
+        self, x_new: Any, x_new_stderr: Any = None, progress: bool = False
+    ) -> BootstrapResult:
         return bootstrap_predictions(
             make_form(self.form, chance=self.options.chance, ceiling=self.options.ceiling),
-            self.X, self.y, np.asarray(x_new, dtype=float).reshape(-1, 1),
-            n_boot=self.options.n_boot, alpha=self.options.alpha, random_state=self.options.seed,
-            fit_params=self.fit_params or None, x_new_stderr=x_new_stderr, progress=progress)
+            self.X,
+            self.y,
+            np.asarray(x_new, dtype=float).reshape(-1, 1),
+            n_boot=self.options.n_boot,
+            alpha=self.options.alpha,
+            random_state=self.options.seed,
+            fit_params=self.fit_params or None,
+            x_new_stderr=x_new_stderr,
+            progress=progress,
+        )
 
 
 def fit_pairs(pairs: pd.DataFrame, options: FitOptions) -> FitOutcome:
@@ -86,35 +94,68 @@ def fit_pairs(pairs: pd.DataFrame, options: FitOptions) -> FitOutcome:
     n = len(y)
     fit_params = {"intermediate": pairs["z"].to_numpy(float)} if "z" in pairs else {}
     if options.form == "ladder" and not fit_params:
-        raise RBridgeError("form 'ladder' needs --intermediate-metric (a target-scale metric "
-                           "such as the large model's NLL on the task)")
+        raise RBridgeError(
+            "form 'ladder' needs --intermediate-metric (a target-scale metric "
+            "such as the large model's NLL on the task)"
+        )
     if n < 2:
         key = pairs["key"].iloc[0] if n else None
-        raise RBridgeError(f"only {n} joined proxy/target point(s) (key {key!r}); a fit needs "
-                           "at least 2, and cross-validation at least 3")
+        raise RBridgeError(
+            f"only {n} joined proxy/target point(s) (key {key!r}); a fit needs "
+            "at least 2, and cross-validation at least 3"
+        )
     if options.form == "auto":
-        selector = FormSelector(forms=options.forms, folds=options.folds,
-                                select_by=options.select_by, random_state=options.seed,
-                                chance=options.chance, ceiling=options.ceiling)
+        selector = FormSelector(
+            forms=options.forms,
+            folds=options.folds,
+            select_by=options.select_by,
+            random_state=options.seed,
+            chance=options.chance,
+            ceiling=options.ceiling,
+        )
         selector.fit(X, y)
-        return FitOutcome(estimator=selector.estimator_, form=selector.form_, X=X, y=y,
-                          fit_params=fit_params, cv=selector.cv_results_,
-                          skipped=selector.skipped_forms_, options=options,
-                          notes=list(selector.notes_))
+        return FitOutcome(
+            estimator=selector.estimator_,
+            form=selector.form_,
+            X=X,
+            y=y,
+            fit_params=fit_params,
+            cv=selector.cv_results_,
+            skipped=selector.skipped_forms_,
+            options=options,
+            notes=list(selector.notes_),
+        )
     estimator = make_form(options.form, chance=options.chance, ceiling=options.ceiling)
     cv: dict[str, CVResult] = {}
     notes: list[str] = []
     if n >= 3:
-        cv[options.form] = cross_validate_fit(estimator, X, y, folds=options.folds,
-                                              random_state=options.seed,
-                                              fit_params=fit_params or None)
+        cv[options.form] = cross_validate_fit(
+            estimator,
+            X,
+            y,
+            folds=options.folds,
+            random_state=options.seed,
+            fit_params=fit_params or None,
+        )
         notes += cv[options.form].notes
     else:
-        warnings.warn(f"only {n} points: no cross-validation, the fit is exact and untested",
-                      TooFewPointsWarning, stacklevel=2)
+        warnings.warn(
+            f"only {n} points: no cross-validation, the fit is exact and untested",
+            TooFewPointsWarning,
+            stacklevel=2,
+        )
     estimator.fit(X, y, **fit_params)
-    return FitOutcome(estimator=estimator, form=options.form, X=X, y=y, fit_params=fit_params,
-                      cv=cv, skipped={}, options=options, notes=notes)
+    return FitOutcome(
+        estimator=estimator,
+        form=options.form,
+        X=X,
+        y=y,
+        fit_params=fit_params,
+        cv=cv,
+        skipped={},
+        options=options,
+        notes=notes,
+    )
 
 
 def curve_grid(x: np.ndarray, points: int = 200) -> np.ndarray:

@@ -27,18 +27,61 @@ from typing import Any
 import pandas as pd
 
 from rbridge_tasks.errors import RBridgeError, located
+from rbridge_tasks.jsonl import iter_jsonl
 
-COLUMNS = ["run", "source", "model", "revision", "task", "metric", "filter", "value", "stderr",
-           "higher_is_better", "num_fewshot", "n_samples", "lm_eval_version", "problem",
-           "metadata"]
+COLUMNS = [
+    "run",
+    "source",
+    "model",
+    "revision",
+    "task",
+    "metric",
+    "filter",
+    "value",
+    "stderr",
+    "higher_is_better",
+    "num_fewshot",
+    "n_samples",
+    "lm_eval_version",
+    "problem",
+    "metadata",
+]
 DEFAULT_PATTERN = "results_*.json"
 # lm-eval 0.3 files carry no direction; these names are unambiguous across harnesses.
 KNOWN_DIRECTIONS = {
-    **dict.fromkeys(["acc", "acc_norm", "exact_match", "em", "f1", "mc1", "mc2", "bleu",
-                     "pass@1", "pass_at_1", "accuracy", "pct_correct"], True),
-    **dict.fromkeys(["ppl", "perplexity", "word_perplexity", "byte_perplexity",
-                     "bits_per_byte", "bpb", "nll", "loss", "rbridge_nll", "trace_nll",
-                     "trace_bpb"], False),
+    **dict.fromkeys(
+        [
+            "acc",
+            "acc_norm",
+            "exact_match",
+            "em",
+            "f1",
+            "mc1",
+            "mc2",
+            "bleu",
+            "pass@1",
+            "pass_at_1",
+            "accuracy",
+            "pct_correct",
+        ],
+        True,
+    ),
+    **dict.fromkeys(
+        [
+            "ppl",
+            "perplexity",
+            "word_perplexity",
+            "byte_perplexity",
+            "bits_per_byte",
+            "bpb",
+            "nll",
+            "loss",
+            "rbridge_nll",
+            "trace_nll",
+            "trace_bpb",
+        ],
+        False,
+    ),
 }
 MODEL_ARG_NAMES = ("peft", "delta", "pretrained", "model", "path", "engine")
 NON_METRIC_KEYS = {"name", "alias", "sample_len", "sample_count", " "}
@@ -54,7 +97,8 @@ def discover(paths: Iterable[str | Path], pattern: str = DEFAULT_PATTERN) -> lis
             if not matches:
                 raise RBridgeError(
                     f"{path}: no files matching {pattern!r} in this directory tree (lm-eval 0.3 "
-                    "trees such as pythia evals/ name files differently: pass --pattern '*.json')")
+                    "trees such as pythia evals/ name files differently: pass --pattern '*.json')"
+                )
             found += matches
         elif path.is_file():
             found.append(path)
@@ -78,16 +122,19 @@ def read_results_file(path: Path) -> list[dict[str, Any]]:
     data = _read_json(path)
     results = data.get("results")
     if not isinstance(results, dict) or not results:
-        raise located(source, "not an lm-eval results file: no non-empty 'results' object",
-                      field="results")
+        raise located(
+            source, "not an lm-eval results file: no non-empty 'results' object", field="results"
+        )
     config = data.get("config") or {}
     if not isinstance(config, dict):
         raise located(source, "'config' must be an object", field="config")
     model_args = parse_model_args(config.get("model_args"), source)
     old_layout = "lm_eval_version" not in data and not any(
-        "," in key for block in results.values() if isinstance(block, dict) for key in block)
+        "," in key for block in results.values() if isinstance(block, dict) for key in block
+    )
     run = {
-        "run": source, "source": source,
+        "run": source,
+        "source": source,
         "model": _model_name(model_args, data, config),
         "revision": str(model_args.get("revision") or config.get("model_revision") or ""),
         "lm_eval_version": str(data.get("lm_eval_version") or ("0.3" if old_layout else "")),
@@ -97,23 +144,39 @@ def read_results_file(path: Path) -> list[dict[str, Any]]:
     rows = []
     for task, block in results.items():
         if not isinstance(block, dict):
-            raise located(source, "task results must be an object of metric values",
-                          field=f"results.{task}")
+            raise located(
+                source, "task results must be an object of metric values", field=f"results.{task}"
+            )
         metadata = dict(model_args)
         task_meta = (configs.get(task) or {}).get("metadata") if isinstance(configs, dict) else None
         if task_meta is not None and not isinstance(task_meta, dict):
-            raise located(source, "task metadata must be an object",
-                          field=f"configs.{task}.metadata")
+            raise located(
+                source, "task metadata must be an object", field=f"configs.{task}.metadata"
+            )
         metadata.update(task_meta or {})
-        common = {**run, "task": task, "num_fewshot": _num_fewshot(data, config, task),
-                  "n_samples": _n_samples(data, task), "metadata": metadata}
+        common = {
+            **run,
+            "task": task,
+            "num_fewshot": _num_fewshot(data, config, task),
+            "n_samples": _n_samples(data, task),
+            "metadata": metadata,
+        }
         task_directions = directions.get(task, {}) if isinstance(directions, dict) else {}
         for (metric, filt), (value, stderr, problem) in _metric_cells(block, old_layout).items():
             hib = task_directions.get(metric) if isinstance(task_directions, dict) else None
-            rows.append({**common, "metric": metric, "filter": filt, "value": value,
-                         "stderr": stderr, "problem": problem,
-                         "higher_is_better": hib if isinstance(hib, bool)
-                         else KNOWN_DIRECTIONS.get(metric)})
+            rows.append(
+                {
+                    **common,
+                    "metric": metric,
+                    "filter": filt,
+                    "value": value,
+                    "stderr": stderr,
+                    "problem": problem,
+                    "higher_is_better": hib
+                    if isinstance(hib, bool)
+                    else KNOWN_DIRECTIONS.get(metric),
+                }
+            )
     if not rows:
         raise located(source, "no metric values in any task", field="results")
     return rows
@@ -130,12 +193,16 @@ def parse_model_args(raw: Any, source: str) -> dict[str, Any]:
         for part in raw.split(","):
             key, sep, value = part.partition("=")
             if not sep:
-                raise located(source, f"model_args entry {part!r} is not key=value",
-                              field="config.model_args")
+                raise located(
+                    source, f"model_args entry {part!r} is not key=value", field="config.model_args"
+                )
             parsed[key.strip()] = value.strip()
         return parsed
-    raise located(source, f"model_args must be a string or an object, got {type(raw).__name__}",
-                  field="config.model_args")
+    raise located(
+        source,
+        f"model_args must be a string or an object, got {type(raw).__name__}",
+        field="config.model_args",
+    )
 
 
 def samples_path(source: str | Path, task: str) -> Path | None:
@@ -143,7 +210,7 @@ def samples_path(source: str | Path, task: str) -> Path | None:
     path = Path(source)
     if not path.name.startswith("results_"):
         return None
-    stamp = path.name[len("results_"):-len(".json")]
+    stamp = path.name[len("results_") : -len(".json")]
     candidate = path.with_name(f"samples_{task}_{stamp}.jsonl")
     return candidate if candidate.is_file() else None
 
@@ -152,30 +219,30 @@ def read_items(source: str | Path, task: str, metric: str, filt: str) -> dict[st
     """Per-item values of one metric, keyed by the document's `id` field (else lm-eval's doc_id)."""
     path = samples_path(source, task)
     if path is None:
-        raise located(str(source), f"no samples file for task {task!r} beside it (run lm-eval "
-                      "with --log_samples, or use the 'recipes' bootstrap)")
+        raise located(
+            str(source),
+            f"no samples file for task {task!r} beside it (run lm-eval "
+            "with --log_samples, or use the 'recipes' bootstrap)",
+        )
     items: dict[str, float] = {}
-    with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise located(str(path), f"not valid JSON ({exc.msg})", line=line_no) from None
-            if record.get("filter", "none") != filt:
-                continue
-            doc = record.get("doc")
-            key = str(doc["id"]) if isinstance(doc, dict) and "id" in doc else str(
-                record.get("doc_id"))
-            value = record.get(metric)
-            if not _is_number(value):
-                raise located(str(path), f"per-item value {value!r} is not one number (the item "
-                              "bootstrap needs a metric that is a mean of per-item numbers)",
-                              line=line_no, record_id=key, field=metric)
-            if key in items:
-                raise located(str(path), "duplicate document id", line=line_no, record_id=key)
-            items[key] = float(value)
+    for line_no, record in iter_jsonl(path):
+        if record.get("filter", "none") != filt:
+            continue
+        doc = record.get("doc")
+        key = str(doc["id"]) if isinstance(doc, dict) and "id" in doc else str(record.get("doc_id"))
+        value = record.get(metric)
+        if not _is_number(value):
+            raise located(
+                str(path),
+                f"per-item value {value!r} is not one number (the item "
+                "bootstrap needs a metric that is a mean of per-item numbers)",
+                line=line_no,
+                record_id=key,
+                field=metric,
+            )
+        if key in items:
+            raise located(str(path), "duplicate document id", line=line_no, record_id=key)
+        items[key] = float(value)
     if not items:
         raise located(str(path), f"no per-item values for metric {metric!r} with filter {filt!r}")
     return items
@@ -189,8 +256,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise located(str(path), f"not valid JSON ({exc.msg}, column {exc.colno})",
-                      line=exc.lineno) from None
+        raise located(
+            str(path), f"not valid JSON ({exc.msg}, column {exc.colno})", line=exc.lineno
+        ) from None
     if not isinstance(data, dict):
         raise located(str(path), "not an lm-eval results file: top level is not an object")
     return data

@@ -51,10 +51,19 @@ class BootstrapResult:
         return lower, upper
 
 
-def bootstrap_predictions(estimator: BaseEstimator, X: Any, y: Any, X_new: Any, *,
-                          n_boot: int = 1000, alpha: float = 0.1, random_state: int = 0,
-                          fit_params: dict[str, Any] | None = None,
-                          x_new_stderr: Any = None, progress: bool = False) -> BootstrapResult:
+def bootstrap_predictions(
+    estimator: BaseEstimator,
+    X: Any,
+    y: Any,
+    X_new: Any,
+    *,
+    n_boot: int = 1000,
+    alpha: float = 0.1,
+    random_state: int = 0,
+    fit_params: dict[str, Any] | None = None,
+    x_new_stderr: Any = None,
+    progress: bool = False,
+) -> BootstrapResult:
     """Refit on `n_boot` pairs resamples and predict at X_new (see the module docstring)."""
     if not 0 < alpha < 1:
         raise RBridgeError(f"alpha must be in (0, 1), got {alpha}")
@@ -62,13 +71,17 @@ def bootstrap_predictions(estimator: BaseEstimator, X: Any, y: Any, X_new: Any, 
         raise RBridgeError(f"a bootstrap needs at least 10 resamples, got {n_boot}")
     X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
     X_new = np.asarray(X_new, dtype=float).reshape(-1, X.shape[1])
-    noise_sd = (np.zeros(len(X_new)) if x_new_stderr is None
-                else np.nan_to_num(np.asarray(x_new_stderr, dtype=float), nan=0.0))
+    noise_sd = (
+        np.zeros(len(X_new))
+        if x_new_stderr is None
+        else np.nan_to_num(np.asarray(x_new_stderr, dtype=float), nan=0.0)
+    )
     rng = np.random.default_rng(random_state)
     n = len(y)
     curves, noises, failed = [], [], 0
-    for _ in tqdm(range(n_boot), desc="bootstrap", disable=not progress, mininterval=1.0,
-                  leave=False):
+    for _ in tqdm(
+        range(n_boot), desc="bootstrap", disable=not progress, mininterval=1.0, leave=False
+    ):
         index = rng.integers(0, n, n)
         params = {k: np.asarray(v)[index] for k, v in (fit_params or {}).items()}
         shifted = X_new + (rng.normal(0.0, 1.0, len(X_new)) * noise_sd)[:, None]
@@ -85,7 +98,10 @@ def bootstrap_predictions(estimator: BaseEstimator, X: Any, y: Any, X_new: Any, 
         curves.append(curve)
         noises.append(np.full(len(curve), rng.choice(residuals)))
     if len(curves) < max(10, n_boot // 2):
-        raise RBridgeError(f"bootstrap failed on {failed} of {n_boot} resamples: the fit is too "
-                           "unstable on these points for an interval (try a simpler form)")
-    return BootstrapResult(curve=np.vstack(curves), noise=np.vstack(noises), alpha=alpha,
-                           n_failed=failed)
+        raise RBridgeError(
+            f"bootstrap failed on {failed} of {n_boot} resamples: the fit is too "
+            "unstable on these points for an interval (try a simpler form)"
+        )
+    return BootstrapResult(
+        curve=np.vstack(curves), noise=np.vstack(noises), alpha=alpha, n_failed=failed
+    )

@@ -48,8 +48,13 @@ class Side:
     higher_is_better: bool | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"task": self.task, "metric": self.metric, "filter": self.filter,
-                "where": list(self.where), "higher_is_better": self.higher_is_better}
+        return {
+            "task": self.task,
+            "metric": self.metric,
+            "filter": self.filter,
+            "where": list(self.where),
+            "higher_is_better": self.higher_is_better,
+        }
 
 
 @dataclass
@@ -76,12 +81,14 @@ class Joined:
     def report(self) -> dict[str, Any]:
         """The join as the JSON outputs show it: what was used and what was left out, and why."""
         return {
-            "join_on": self.on, "n_pairs": len(self.pairs),
+            "join_on": self.on,
+            "n_pairs": len(self.pairs),
             "proxy": {**self.proxy.describe(), "tasks": self.tasks["proxy"]},
             "target": {**self.target.describe(), "tasks": self.tasks["target"]},
             "unjoined_proxy_runs": _run_list(self.proxy_only),
             "unjoined_target_runs": _run_list(self.target_only),
-            "duplicates": self.duplicates, "notes": self.notes,
+            "duplicates": self.duplicates,
+            "notes": self.notes,
         }
 
 
@@ -102,8 +109,10 @@ def parse_condition(condition: str) -> tuple[str, str, str]:
     """`field=glob`, `field!=glob`, or a numeric comparison `field<=3.5` (also <, >, >=)."""
     parsed = WHERE.match(condition)
     if not parsed:
-        raise RBridgeError(f"--where {condition!r}: expected FIELD=VALUE, FIELD!=VALUE or a "
-                           "numeric comparison such as FIELD<=2")
+        raise RBridgeError(
+            f"--where {condition!r}: expected FIELD=VALUE, FIELD!=VALUE or a "
+            "numeric comparison such as FIELD<=2"
+        )
     return parsed["field"], parsed["op"], parsed["value"]
 
 
@@ -123,8 +132,11 @@ def matches(row: pd.Series, condition: str) -> bool:
     try:
         return compare(value, op, expected)
     except ValueError:
-        raise located(str(row["source"]), f"--where {condition!r}: value {value!r} is not a "
-                      "number", field=name) from None
+        raise located(
+            str(row["source"]),
+            f"--where {condition!r}: value {value!r} is not a number",
+            field=name,
+        ) from None
 
 
 def key_of(row: pd.Series, on: str, sep: str = "|") -> str:
@@ -133,9 +145,12 @@ def key_of(row: pd.Series, on: str, sep: str = "|") -> str:
     for name in _split_fields(on):
         value = field_value(row, name)
         if value is None or value == "":
-            raise located(str(row["source"]), f"join field {name!r} is missing for task "
-                          f"{row['task']!r}; fields here: {', '.join(available_fields(row))}",
-                          field=name)
+            raise located(
+                str(row["source"]),
+                f"join field {name!r} is missing for task "
+                f"{row['task']!r}; fields here: {', '.join(available_fields(row))}",
+                field=name,
+            )
         parts.append(str(value))
     return sep.join(parts)
 
@@ -147,37 +162,59 @@ def select_scores(tidy: pd.DataFrame, side: Side) -> Scores:
     task_rows = tidy[[fnmatch.fnmatchcase(t, side.task) for t in tidy["task"]]]
     if task_rows.empty:
         tasks = sorted(set(tidy["task"]))
-        raise RBridgeError(f"{side.name}: no results for task {side.task!r}; tasks present: "
-                           f"{_preview(tasks)}")
+        raise RBridgeError(
+            f"{side.name}: no results for task {side.task!r}; tasks present: {_preview(tasks)}"
+        )
     keep = [all(matches(row, c) for c in side.where) for _, row in task_rows.iterrows()]
     rows = task_rows[keep]
     if rows.empty:
         models = sorted(set(task_rows["model"]))
-        raise RBridgeError(f"{side.name}: no run with task {side.task!r} matches where "
-                           f"{list(side.where)}; models with that task: {_preview(models)}")
+        raise RBridgeError(
+            f"{side.name}: no run with task {side.task!r} matches where "
+            f"{list(side.where)}; models with that task: {_preview(models)}"
+        )
     with_metric = rows[rows["metric"] == side.metric]
     for source, run_rows in rows.groupby("source", sort=True):
         if not (run_rows["metric"] == side.metric).any():
-            raise located(str(source), f"{side.name} task {run_rows['task'].iloc[0]!r} has no "
-                          f"metric {side.metric!r} (metrics: "
-                          f"{', '.join(sorted(set(run_rows['metric'])))})",
-                          field=f"results.{run_rows['task'].iloc[0]}")
+            raise located(
+                str(source),
+                f"{side.name} task {run_rows['task'].iloc[0]!r} has no "
+                f"metric {side.metric!r} (metrics: "
+                f"{', '.join(sorted(set(run_rows['metric'])))})",
+                field=f"results.{run_rows['task'].iloc[0]}",
+            )
     filt = _resolve_filter(with_metric, side)
     chosen = with_metric[with_metric["filter"] == filt]
     for _, row in chosen.iterrows():
         if row["problem"]:
-            raise located(str(row["source"]), f"{side.name} {row['problem']}",
-                          field=f"results.{row['task']}.{side.metric},{filt}")
+            raise located(
+                str(row["source"]),
+                f"{side.name} {row['problem']}",
+                field=f"results.{row['task']}.{side.metric},{filt}",
+            )
     tasks = sorted(set(chosen["task"]))
     table = _per_run(chosen, tasks, side)
-    resolved = Side(name=side.name, task=side.task, metric=side.metric, filter=filt,
-                    where=side.where, higher_is_better=_resolve_direction(chosen, side))
+    resolved = Side(
+        name=side.name,
+        task=side.task,
+        metric=side.metric,
+        filter=filt,
+        where=side.where,
+        higher_is_better=_resolve_direction(chosen, side),
+    )
     return Scores(table=table, side=resolved, tasks=tasks)
 
 
-def join(tidy: pd.DataFrame, proxy: Side, target: Side, *, on: str = "recipe",
-         group_by: str | None = None, on_duplicate: str = "error",
-         intermediate: Side | None = None) -> Joined:
+def join(
+    tidy: pd.DataFrame,
+    proxy: Side,
+    target: Side,
+    *,
+    on: str = "recipe",
+    group_by: str | None = None,
+    on_duplicate: str = "error",
+    intermediate: Side | None = None,
+) -> Joined:
     """Pair proxy and target runs with equal keys; see the module docstring for the rules."""
     if on_duplicate not in DUPLICATE_POLICIES:
         raise RBridgeError(f"on_duplicate must be one of {DUPLICATE_POLICIES}")
@@ -198,16 +235,25 @@ def join(tidy: pd.DataFrame, proxy: Side, target: Side, *, on: str = "recipe",
     if not common:
         raise RBridgeError(
             f"no {on!r} value is shared by proxy and target runs: proxy keys "
-            f"{_preview(sorted(p['key']))}, target keys {_preview(sorted(t['key']))}")
+            f"{_preview(sorted(p['key']))}, target keys {_preview(sorted(t['key']))}"
+        )
     pairs = _pairs(p.set_index("key").loc[common], t.set_index("key").loc[common], group_by)
-    joined = Joined(pairs=pairs, proxy=proxy_scores.side, target=target_scores.side,
-                    tasks={"proxy": proxy_scores.tasks, "target": target_scores.tasks}, on=on,
-                    proxy_only=p[~p["key"].isin(common)], target_only=t[~t["key"].isin(common)],
-                    duplicates=duplicates)
+    joined = Joined(
+        pairs=pairs,
+        proxy=proxy_scores.side,
+        target=target_scores.side,
+        tasks={"proxy": proxy_scores.tasks, "target": target_scores.tasks},
+        on=on,
+        proxy_only=p[~p["key"].isin(common)],
+        target_only=t[~t["key"].isin(common)],
+        duplicates=duplicates,
+    )
     for name, left in (("proxy", joined.proxy_only), ("target", joined.target_only)):
         if len(left):
-            joined.notes.append(f"{len(left)} {name} run(s) have no partner on {on!r} and are "
-                                f"not in the fit: keys {_preview(sorted(left['key']))}")
+            joined.notes.append(
+                f"{len(left)} {name} run(s) have no partner on {on!r} and are "
+                f"not in the fit: keys {_preview(sorted(left['key']))}"
+            )
     return joined
 
 
@@ -226,17 +272,25 @@ def load_manifest(path: str | Path) -> pd.DataFrame:
         raise located(str(path), f"cannot read manifest ({exc})") from None
     required = {"path", "role", "key"}
     if not records or not required <= set(records[0]):
-        raise located(str(path), f"manifest needs a header with columns {sorted(required)} "
-                      "(and optionally group)", line=1)
+        raise located(
+            str(path),
+            f"manifest needs a header with columns {sorted(required)} (and optionally group)",
+            line=1,
+        )
     frames = []
     for line_no, record in enumerate(records, start=2):
         results_path = (path.parent / record["path"]).resolve()
         if not results_path.is_file():
-            raise located(str(path), f"results file {record['path']!r} not found", line=line_no,
-                          field="path")
+            raise located(
+                str(path), f"results file {record['path']!r} not found", line=line_no, field="path"
+            )
         if record["role"] not in MANIFEST_ROLES:
-            raise located(str(path), f"role must be one of {MANIFEST_ROLES}, got "
-                          f"{record['role']!r}", line=line_no, field="role")
+            raise located(
+                str(path),
+                f"role must be one of {MANIFEST_ROLES}, got {record['role']!r}",
+                line=line_no,
+                field="role",
+            )
         if not record["key"]:
             raise located(str(path), "empty key", line=line_no, field="key")
         frame = load_results([results_path])
@@ -258,33 +312,44 @@ def item_matrix(sources: list[str], side: Side, tasks: list[str]) -> np.ndarray:
     """
     if len(tasks) != 1:
         raise RBridgeError(f"the item bootstrap needs one task, {side.name} matches {tasks}")
-    per_run = [read_items(source, tasks[0], side.metric, side.filter or "none")
-               for source in sources]
+    per_run = [
+        read_items(source, tasks[0], side.metric, side.filter or "none") for source in sources
+    ]
     ids = sorted(per_run[0])
     for source, items in zip(sources, per_run, strict=True):
         if sorted(items) != ids:
-            raise located(source, f"{side.name} runs scored different items of {tasks[0]!r} "
-                          f"({len(items)} vs {len(ids)}); the item bootstrap needs the same items")
+            raise located(
+                source,
+                f"{side.name} runs scored different items of {tasks[0]!r} "
+                f"({len(items)} vs {len(ids)}); the item bootstrap needs the same items",
+            )
     return np.array([[items[i] for i in ids] for items in per_run])
 
 
 def check_item_means(matrix: np.ndarray, values: Any, sources: list[str], side: Side) -> None:
     for row, value, source in zip(matrix, np.asarray(values, dtype=float), sources, strict=True):
         if not np.isclose(row.mean(), value, rtol=1e-6, atol=1e-9):
-            raise located(source, f"{side.name} metric {side.metric!r} is not the mean of its "
-                          f"per-item values ({row.mean():.6g} vs {value:.6g}); use the "
-                          "'recipes' bootstrap")
+            raise located(
+                source,
+                f"{side.name} metric {side.metric!r} is not the mean of its "
+                f"per-item values ({row.mean():.6g} vs {value:.6g}); use the "
+                "'recipes' bootstrap",
+            )
 
 
-def _intermediate_values(tidy: pd.DataFrame, intermediate: Side,
-                         target: pd.DataFrame) -> list[float]:
+def _intermediate_values(
+    tidy: pd.DataFrame, intermediate: Side, target: pd.DataFrame
+) -> list[float]:
     """The ladder's middle quantity, read from the same target runs."""
     values = select_scores(tidy, intermediate).table.set_index("run")["value"]
     for run, source in zip(target["run"], target["source"], strict=True):
         if run not in values.index:
-            raise located(str(source), f"intermediate metric {intermediate.metric!r} of task "
-                          f"{intermediate.task!r} is missing from this target run",
-                          field=f"results.{intermediate.task}")
+            raise located(
+                str(source),
+                f"intermediate metric {intermediate.metric!r} of task "
+                f"{intermediate.task!r} is missing from this target run",
+                field=f"results.{intermediate.task}",
+            )
     return [float(values[run]) for run in target["run"]]
 
 
@@ -292,12 +357,16 @@ def _resolve_filter(rows: pd.DataFrame, side: Side) -> str:
     filters = sorted(set(rows["filter"]))
     if side.filter is not None:
         if side.filter not in filters:
-            raise RBridgeError(f"{side.name}: metric {side.metric!r} has no filter "
-                               f"{side.filter!r}; filters present: {filters}")
+            raise RBridgeError(
+                f"{side.name}: metric {side.metric!r} has no filter "
+                f"{side.filter!r}; filters present: {filters}"
+            )
         return side.filter
     if len(filters) > 1:
-        raise RBridgeError(f"{side.name}: metric {side.metric!r} is reported under several "
-                           f"filters {filters}; choose one with --{side.name}-filter")
+        raise RBridgeError(
+            f"{side.name}: metric {side.metric!r} is reported under several "
+            f"filters {filters}; choose one with --{side.name}-filter"
+        )
     return filters[0]
 
 
@@ -308,14 +377,18 @@ def _resolve_direction(rows: pd.DataFrame, side: Side) -> bool:
     if len(stated) == 1:
         return stated.pop()
     if len(stated) > 1:
-        raise RBridgeError(f"{side.name}: results files disagree on whether higher "
-                           f"{side.metric!r} is better; state it with "
-                           f"--{side.name}-higher-is-better")
+        raise RBridgeError(
+            f"{side.name}: results files disagree on whether higher "
+            f"{side.metric!r} is better; state it with "
+            f"--{side.name}-higher-is-better"
+        )
     if side.metric in KNOWN_DIRECTIONS:
         return KNOWN_DIRECTIONS[side.metric]
-    raise RBridgeError(f"{side.name}: the results files do not say whether higher "
-                       f"{side.metric!r} is better; pass --{side.name}-higher-is-better "
-                       "yes or no")
+    raise RBridgeError(
+        f"{side.name}: the results files do not say whether higher "
+        f"{side.metric!r} is better; pass --{side.name}-higher-is-better "
+        "yes or no"
+    )
 
 
 def _per_run(rows: pd.DataFrame, tasks: list[str], side: Side) -> pd.DataFrame:
@@ -325,19 +398,30 @@ def _per_run(rows: pd.DataFrame, tasks: list[str], side: Side) -> pd.DataFrame:
         have = set(run_rows["task"])
         if have != set(tasks):
             missing = sorted(set(tasks) - have)
-            raise located(str(run_rows["source"].iloc[0]), f"{side.name} task glob "
-                          f"{side.task!r} matches {len(tasks)} tasks but this run lacks "
-                          f"{_preview(missing)}", field="results")
+            raise located(
+                str(run_rows["source"].iloc[0]),
+                f"{side.name} task glob "
+                f"{side.task!r} matches {len(tasks)} tasks but this run lacks "
+                f"{_preview(missing)}",
+                field="results",
+            )
         first = run_rows.iloc[0]
         k = len(run_rows)
-        out.append({**first.to_dict(), "run": run, "task": side.task if k > 1 else first["task"],
-                    "value": float(run_rows["value"].mean()),
-                    "stderr": float(np.sqrt(np.sum(run_rows["stderr"] ** 2)) / k)})
+        out.append(
+            {
+                **first.to_dict(),
+                "run": run,
+                "task": side.task if k > 1 else first["task"],
+                "value": float(run_rows["value"].mean()),
+                "stderr": float(np.sqrt(np.sum(run_rows["stderr"] ** 2)) / k),
+            }
+        )
     return pd.DataFrame(out)
 
 
-def _deduplicate(table: pd.DataFrame, side: str, policy: str,
-                 duplicates: list[dict[str, Any]]) -> pd.DataFrame:
+def _deduplicate(
+    table: pd.DataFrame, side: str, policy: str, duplicates: list[dict[str, Any]]
+) -> pd.DataFrame:
     counts = table["key"].value_counts()
     repeated = counts[counts > 1].index.tolist()
     if not repeated:
@@ -350,7 +434,8 @@ def _deduplicate(table: pd.DataFrame, side: str, policy: str,
         raise RBridgeError(
             f"{side}: {len(repeated)} join key(s) have several runs, e.g. {first['key']!r}: "
             f"{', '.join(first['runs'])}; remove the extra runs, narrow with --where, or "
-            "average them with --on-duplicate mean")
+            "average them with --on-duplicate mean"
+        )
     merged = []
     for key, rows in table.groupby("key", sort=False):
         row = rows.iloc[0].to_dict()
@@ -366,12 +451,19 @@ def _deduplicate(table: pd.DataFrame, side: str, policy: str,
 
 
 def _pairs(p: pd.DataFrame, t: pd.DataFrame, group_by: str | None) -> pd.DataFrame:
-    pairs = pd.DataFrame({
-        "key": p.index, "x": p["value"].to_numpy(float), "x_stderr": p["stderr"].to_numpy(float),
-        "y": t["value"].to_numpy(float), "y_stderr": t["stderr"].to_numpy(float),
-        "proxy_run": p["run"].to_numpy(), "target_run": t["run"].to_numpy(),
-        "proxy_source": p["source"].to_numpy(), "target_source": t["source"].to_numpy(),
-    })
+    pairs = pd.DataFrame(
+        {
+            "key": p.index,
+            "x": p["value"].to_numpy(float),
+            "x_stderr": p["stderr"].to_numpy(float),
+            "y": t["value"].to_numpy(float),
+            "y_stderr": t["stderr"].to_numpy(float),
+            "proxy_run": p["run"].to_numpy(),
+            "target_run": t["run"].to_numpy(),
+            "proxy_source": p["source"].to_numpy(),
+            "target_source": t["source"].to_numpy(),
+        }
+    )
     if group_by:
         pairs["group"] = p["group"].to_numpy()
     if "z" in t:
@@ -381,8 +473,11 @@ def _pairs(p: pd.DataFrame, t: pd.DataFrame, group_by: str | None) -> pd.DataFra
 
 def natural_key(text: str) -> list[Any]:
     """Sort "step2" before "step1000", as people read checkpoint and size names."""
-    return [(0, int(part)) if part.isdigit() else (1, part)
-            for part in re.split(r"(\d+)", str(text)) if part]
+    return [
+        (0, int(part)) if part.isdigit() else (1, part)
+        for part in re.split(r"(\d+)", str(text))
+        if part
+    ]
 
 
 def _split_fields(spec: str) -> list[str]:
@@ -393,8 +488,9 @@ def _split_fields(spec: str) -> list[str]:
 
 
 def _run_list(table: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{"key": row["key"], "run": row["run"], "value": row["value"]}
-            for _, row in table.iterrows()]
+    return [
+        {"key": row["key"], "run": row["run"], "value": row["value"]} for _, row in table.iterrows()
+    ]
 
 
 def _preview(values: list[Any], limit: int = 8) -> str:

@@ -20,31 +20,64 @@ LOG_SCALE_RATIO = 100.0
 MAX_LABELLED_POINTS = 15  # beyond this, point labels overlap into a smudge
 
 
-def plot_fit(path: str | Path, *, x: np.ndarray, y: np.ndarray, keys: list[str],
-             curve_x: np.ndarray, curve_y: np.ndarray, band: tuple[np.ndarray, np.ndarray] | None,
-             band_label: str, cv_predictions: np.ndarray | None, groups: list[str] | None,
-             x_label: str, y_label: str, title: str) -> Path:
+def plot_fit(
+    path: str | Path,
+    *,
+    x: np.ndarray,
+    y: np.ndarray,
+    keys: list[str],
+    curve_x: np.ndarray,
+    curve_y: np.ndarray,
+    band: tuple[np.ndarray, np.ndarray] | None,
+    band_label: str,
+    cv_predictions: np.ndarray | None,
+    groups: list[str] | None,
+    x_label: str,
+    y_label: str,
+    title: str,
+) -> Path:
     """Proxy score against target accuracy, the fitted form and where CV put each point."""
     fig, ax = plt.subplots(figsize=(7.5, 5.2), dpi=120)
     if band is not None:
-        ax.fill_between(curve_x, band[0], band[1], color="tab:blue", alpha=0.18, lw=0,
-                        label=band_label)
+        ax.fill_between(
+            curve_x, band[0], band[1], color="tab:blue", alpha=0.18, lw=0, label=band_label
+        )
     ax.plot(curve_x, curve_y, color="tab:blue", lw=2, label="fit")
     group_names = sorted(set(groups)) if groups else [None]
     markers = "osD^vP*X"
     for k, name in enumerate(group_names):
         mask = np.ones(len(x), bool) if name is None else np.array([g == name for g in groups])
-        ax.scatter(x[mask], y[mask], s=36, marker=markers[k % len(markers)], color="black",
-                   zorder=3, label="observed" if name is None else f"observed: {name}")
+        ax.scatter(
+            x[mask],
+            y[mask],
+            s=36,
+            marker=markers[k % len(markers)],
+            color="black",
+            zorder=3,
+            label="observed" if name is None else f"observed: {name}",
+        )
     if cv_predictions is not None:
-        ax.scatter(x, cv_predictions, s=40, facecolors="none", edgecolors="tab:red", zorder=4,
-                   label="CV prediction (held out)")
+        ax.scatter(
+            x,
+            cv_predictions,
+            s=40,
+            facecolors="none",
+            edgecolors="tab:red",
+            zorder=4,
+            label="CV prediction (held out)",
+        )
         for xi, yi, pi in zip(x, y, cv_predictions, strict=True):
             ax.plot([xi, xi], [yi, pi], color="tab:red", lw=0.7, alpha=0.6)
     if len(x) <= MAX_LABELLED_POINTS:
         for xi, yi, key in zip(x, y, keys, strict=True):
-            ax.annotate(str(key), (xi, yi), textcoords="offset points", xytext=(4, 3),
-                        fontsize=6.5, color="dimgray")
+            ax.annotate(
+                str(key),
+                (xi, yi),
+                textcoords="offset points",
+                xytext=(4, 3),
+                fontsize=6.5,
+                color="dimgray",
+            )
     if np.all(x > 0) and np.max(x) / np.min(x) > LOG_SCALE_RATIO:
         ax.set_xscale("log")
     ax.set_xlabel(x_label)
@@ -56,9 +89,18 @@ def plot_fit(path: str | Path, *, x: np.ndarray, y: np.ndarray, keys: list[str],
     return _save(fig, path)
 
 
-def plot_leaderboard(path: str | Path, *, labels: list[str], predicted: np.ndarray,
-                     lower: np.ndarray, upper: np.ndarray, extrapolated: list[bool],
-                     x_label: str, title: str, fitted_range: tuple[float, float]) -> Path:
+def plot_leaderboard(
+    path: str | Path,
+    *,
+    labels: list[str],
+    predicted: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    extrapolated: list[bool],
+    x_label: str,
+    title: str,
+    fitted_range: tuple[float, float],
+) -> Path:
     """Best first, a dot and interval whisker per entry; extrapolations in orange.
 
     Dots rather than bars from zero: the differences that matter are a point or two of accuracy.
@@ -70,21 +112,40 @@ def plot_leaderboard(path: str | Path, *, labels: list[str], predicted: np.ndarr
         mask = np.array(extrapolated) == flag
         if not mask.any():
             continue
-        ax.errorbar(predicted[mask], rows[mask],
-                    xerr=[predicted[mask] - lower[mask], upper[mask] - predicted[mask]],
-                    fmt="o", color=color, ecolor=color, capsize=3, lw=1.2, ms=6)
+        ax.errorbar(
+            predicted[mask],
+            rows[mask],
+            xerr=[predicted[mask] - lower[mask], upper[mask] - predicted[mask]],
+            fmt="o",
+            color=color,
+            ecolor=color,
+            capsize=3,
+            lw=1.2,
+            ms=6,
+        )
     ax.set_yticks(rows, labels, fontsize=8)
     ax.set_ylim(-0.7, len(labels) - 0.3)
     ax.set_xlabel(x_label)
     ax.set_title(title, fontsize=10)
     ax.grid(axis="x", alpha=0.3)
-    handles = [plt.Line2D([], [], marker="o", color="tab:blue", lw=1.2),
-               plt.Line2D([], [], marker="o", color="tab:orange", lw=1.2),
-               plt.Rectangle((0, 0), 1, 1, color="gray", alpha=0.12)]
+    handles = [
+        plt.Line2D([], [], marker="o", color="tab:blue", lw=1.2),
+        plt.Line2D([], [], marker="o", color="tab:orange", lw=1.2),
+        plt.Rectangle((0, 0), 1, 1, color="gray", alpha=0.12),
+    ]
     height = fig.get_size_inches()[1]
-    fig.legend(handles, ["proxy score inside the fitted range", "proxy score outside it "
-                         "(extrapolated)", "target range the fit was trained on"],
-               fontsize=7.5, loc="lower center", ncol=3, frameon=False)
+    fig.legend(
+        handles,
+        [
+            "proxy score inside the fitted range",
+            "proxy score outside it (extrapolated)",
+            "target range the fit was trained on",
+        ],
+        fontsize=7.5,
+        loc="lower center",
+        ncol=3,
+        frameon=False,
+    )
     fig.tight_layout(rect=(0, 0.35 / height, 1, 1))
     return _save(fig, path)
 

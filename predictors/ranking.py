@@ -50,8 +50,9 @@ def goodness(values: Any, higher_is_better: bool) -> np.ndarray:
     return values if higher_is_better else -values
 
 
-def decision_accuracy(proxy: Any, target: Any, *, proxy_higher_is_better: bool,
-                      target_higher_is_better: bool) -> DecisionAccuracy:
+def decision_accuracy(
+    proxy: Any, target: Any, *, proxy_higher_is_better: bool, target_higher_is_better: bool
+) -> DecisionAccuracy:
     """Share of recipe pairs ordered alike by proxy and target (ties: see module docstring)."""
     p = goodness(proxy, proxy_higher_is_better)
     t = goodness(target, target_higher_is_better)
@@ -62,9 +63,12 @@ def decision_accuracy(proxy: Any, target: Any, *, proxy_higher_is_better: bool,
     decided = dt != 0
     credit = np.where(dp == 0, 0.5, (dp == dt).astype(float))[decided]
     accuracy = float(credit.mean()) if credit.size else float("nan")
-    return DecisionAccuracy(accuracy=accuracy, n_pairs=int(decided.sum()),
-                            n_target_ties=int((~decided).sum()),
-                            n_proxy_ties=int(((dp == 0) & decided).sum()))
+    return DecisionAccuracy(
+        accuracy=accuracy,
+        n_pairs=int(decided.sum()),
+        n_target_ties=int((~decided).sum()),
+        n_proxy_ties=int(((dp == 0) & decided).sum()),
+    )
 
 
 def kendall_tau(a: Any, b: Any) -> float:
@@ -100,14 +104,20 @@ def spearman_rho(a: Any, b: Any) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def ranking_metrics(proxy: Any, target: Any, *, proxy_higher_is_better: bool,
-                    target_higher_is_better: bool) -> dict[str, Any]:
+def ranking_metrics(
+    proxy: Any, target: Any, *, proxy_higher_is_better: bool, target_higher_is_better: bool
+) -> dict[str, Any]:
     p = goodness(proxy, proxy_higher_is_better)
     t = goodness(target, target_higher_is_better)
     da = decision_accuracy(p, t, proxy_higher_is_better=True, target_higher_is_better=True)
-    return {"decision_accuracy": da.accuracy, "n_pairs": da.n_pairs,
-            "n_target_ties": da.n_target_ties, "n_proxy_ties": da.n_proxy_ties,
-            "spearman": spearman_rho(p, t), "kendall_tau_b": kendall_tau(p, t)}
+    return {
+        "decision_accuracy": da.accuracy,
+        "n_pairs": da.n_pairs,
+        "n_target_ties": da.n_target_ties,
+        "n_proxy_ties": da.n_proxy_ties,
+        "spearman": spearman_rho(p, t),
+        "kendall_tau_b": kendall_tau(p, t),
+    }
 
 
 @dataclass
@@ -119,12 +129,21 @@ class RankingBootstrap:
     mode: str
 
 
-def bootstrap_ranking(proxy: Any, target: Any, *, proxy_higher_is_better: bool,
-                      target_higher_is_better: bool, mode: str = "recipes",
-                      proxy_items: np.ndarray | None = None,
-                      target_items: np.ndarray | None = None, proxy_stderr: Any = None,
-                      n_boot: int = 1000, alpha: float = 0.1, random_state: int = 0,
-                      progress: bool = False) -> RankingBootstrap:
+def bootstrap_ranking(
+    proxy: Any,
+    target: Any,
+    *,
+    proxy_higher_is_better: bool,
+    target_higher_is_better: bool,
+    mode: str = "recipes",
+    proxy_items: np.ndarray | None = None,
+    target_items: np.ndarray | None = None,
+    proxy_stderr: Any = None,
+    n_boot: int = 1000,
+    alpha: float = 0.1,
+    random_state: int = 0,
+    progress: bool = False,
+) -> RankingBootstrap:
     """Percentile interval of decision accuracy and the pairwise win-probability matrix.
 
     `proxy_items` / `target_items`: (n_recipes, n_items) per-item scores, rows aligned with
@@ -137,37 +156,52 @@ def bootstrap_ranking(proxy: Any, target: Any, *, proxy_higher_is_better: bool,
     rng = np.random.default_rng(random_state)
     n = len(p)
     if mode == "items" and proxy_items is None:
-        raise RBridgeError("the item bootstrap needs per-item proxy scores (lm-eval samples "
-                           "JSONL next to every proxy results file); use mode 'recipes'")
+        raise RBridgeError(
+            "the item bootstrap needs per-item proxy scores (lm-eval samples "
+            "JSONL next to every proxy results file); use mode 'recipes'"
+        )
     draws = np.empty(n_boot)
     wins = np.zeros((n, n))
-    for b in tqdm(range(n_boot), desc="bootstrap", disable=not progress, mininterval=1.0,
-                  leave=False):
+    for b in tqdm(
+        range(n_boot), desc="bootstrap", disable=not progress, mininterval=1.0, leave=False
+    ):
         if mode == "recipes":
             index = rng.integers(0, n, n)
-            draws[b] = decision_accuracy(p[index], t[index], proxy_higher_is_better=True,
-                                         target_higher_is_better=True).accuracy
+            draws[b] = decision_accuracy(
+                p[index], t[index], proxy_higher_is_better=True, target_higher_is_better=True
+            ).accuracy
             continue
         pb = goodness(_resampled_means(proxy_items, rng), proxy_higher_is_better)
-        tb = (t if target_items is None
-              else goodness(_resampled_means(target_items, rng), target_higher_is_better))
-        draws[b] = decision_accuracy(pb, tb, proxy_higher_is_better=True,
-                                     target_higher_is_better=True).accuracy
+        tb = (
+            t
+            if target_items is None
+            else goodness(_resampled_means(target_items, rng), target_higher_is_better)
+        )
+        draws[b] = decision_accuracy(
+            pb, tb, proxy_higher_is_better=True, target_higher_is_better=True
+        ).accuracy
         wins += (pb[:, None] > pb[None, :]) + 0.5 * (pb[:, None] == pb[None, :])
     finite = draws[np.isfinite(draws)]
-    lower, upper = (np.quantile(finite, [alpha / 2, 1 - alpha / 2]) if finite.size
-                    else (float("nan"), float("nan")))
-    win_probability = (wins / n_boot if mode == "items"
-                       else normal_win_probability(p, proxy_stderr))
+    lower, upper = (
+        np.quantile(finite, [alpha / 2, 1 - alpha / 2])
+        if finite.size
+        else (float("nan"), float("nan"))
+    )
+    win_probability = wins / n_boot if mode == "items" else normal_win_probability(p, proxy_stderr)
     np.fill_diagonal(win_probability, np.nan)
-    return RankingBootstrap(lower=float(lower), upper=float(upper), draws=draws,
-                            win_probability=win_probability, mode=mode)
+    return RankingBootstrap(
+        lower=float(lower),
+        upper=float(upper),
+        draws=draws,
+        win_probability=win_probability,
+        mode=mode,
+    )
 
 
 def normal_win_probability(goodness_values: Any, stderr: Any) -> np.ndarray:
     """P(row beats column) = Phi(diff / sqrt(se_row^2 + se_col^2)); NaN where se is unknown."""
     g = np.asarray(goodness_values, dtype=float)
-    se = (np.full(len(g), np.nan) if stderr is None else np.asarray(stderr, dtype=float))
+    se = np.full(len(g), np.nan) if stderr is None else np.asarray(stderr, dtype=float)
     diff = g[:, None] - g[None, :]
     scale = np.sqrt(se[:, None] ** 2 + se[None, :] ** 2)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -75,8 +75,10 @@ def _side_line(name: str, side: dict[str, Any]) -> str:
     where = f", where {', '.join(side['where'])}" if side["where"] else ""
     tasks = side.get("tasks") or [side["task"]]
     task_text = side["task"] if len(tasks) == 1 else f"{side['task']} (mean of {len(tasks)} tasks)"
-    return (f"- {name}: `{task_text}` metric `{side['metric']}` filter `{side['filter']}` "
-            f"({direction}{where})\n")
+    return (
+        f"- {name}: `{task_text}` metric `{side['metric']}` filter `{side['filter']}` "
+        f"({direction}{where})\n"
+    )
 
 
 def _join_section(join: dict[str, Any]) -> str:
@@ -84,8 +86,10 @@ def _join_section(join: dict[str, Any]) -> str:
     text += f"- joined on `{join['join_on']}`: {join['n_pairs']} pairs"
     left = len(join["unjoined_proxy_runs"]) + len(join["unjoined_target_runs"])
     if left:
-        text += (f"; unjoined: {len(join['unjoined_proxy_runs'])} proxy and "
-                 f"{len(join['unjoined_target_runs'])} target run(s) (listed in the JSON)")
+        text += (
+            f"; unjoined: {len(join['unjoined_proxy_runs'])} proxy and "
+            f"{len(join['unjoined_target_runs'])} target run(s) (listed in the JSON)"
+        )
     if join["duplicates"]:
         text += f"; {len(join['duplicates'])} duplicated key(s) averaged"
     return text + "\n"
@@ -100,55 +104,98 @@ def _footer(payload: dict[str, Any]) -> str:
 
 
 def _forms_table(forms: dict[str, dict[str, Any]], chosen: str) -> str:
-    rows = [[f"**{name}**" if name == chosen else name, s["train_r2"], s["r2"],
-             s["r2_fold_mean"], s["mae"], s["n_folds"]] for name, s in forms.items()]
-    return table(["form", "train R2 (fold mean)", "CV R2 (pooled)", "CV R2 (fold mean)",
-                  "CV MAE", "folds"], rows)
+    rows = [
+        [
+            f"**{name}**" if name == chosen else name,
+            s["train_r2"],
+            s["r2"],
+            s["r2_fold_mean"],
+            s["mae"],
+            s["n_folds"],
+        ]
+        for name, s in forms.items()
+    ]
+    return table(
+        ["form", "train R2 (fold mean)", "CV R2 (pooled)", "CV R2 (fold mean)", "CV MAE", "folds"],
+        rows,
+    )
 
 
 def fit_markdown(payload: dict[str, Any]) -> str:
-    params = ", ".join(f"{k} = {fmt(v)}" for k, v in payload["params"].items()
-                       if k != "equation" and not isinstance(v, dict))
+    params = ", ".join(
+        f"{k} = {fmt(v)}"
+        for k, v in payload["params"].items()
+        if k != "equation" and not isinstance(v, dict)
+    )
     interval = payload["interval"]
     text = f"## rBridge fit: {payload['form']}\n\n" + _join_section(payload["join"])
-    text += (f"- curve: `{payload['params']['equation']}`" + (f" with {params}" if params else "")
-             + f"\n- train R2 {fmt(payload['train_r2'])}\n")
+    text += (
+        f"- curve: `{payload['params']['equation']}`"
+        + (f" with {params}" if params else "")
+        + f"\n- train R2 {fmt(payload['train_r2'])}\n"
+    )
     protocol = payload["protocol"]
     if protocol["forms"]:
-        how = (f"chosen by {protocol['select_by']}" if protocol["select_by"] in SELECTED_BY
-               else "fixed by --form")
-        text += (f"\nForm {how}; {protocol['folds']}-fold CV (seed {protocol['seed']}):\n\n"
-                 + _forms_table(protocol["forms"], payload["form"]))
-    text += (f"\nPoints ({interval['kind']} interval {1 - interval['alpha']:.0%}, "
-             f"{interval['n_boot']} bootstrap resamples):\n\n")
-    text += table(["key", "proxy", "target", "fitted", "CV prediction", "lower", "upper"],
-                  [[p["key"], p["x"], p["y"], p["fitted"], p["cv_prediction"], p["lower"],
-                    p["upper"]] for p in payload["points"]])
+        how = (
+            f"chosen by {protocol['select_by']}"
+            if protocol["select_by"] in SELECTED_BY
+            else "fixed by --form"
+        )
+        text += (
+            f"\nForm {how}; {protocol['folds']}-fold CV (seed {protocol['seed']}):\n\n"
+            + _forms_table(protocol["forms"], payload["form"])
+        )
+    text += (
+        f"\nPoints ({interval['kind']} interval {1 - interval['alpha']:.0%}, "
+        f"{interval['n_boot']} bootstrap resamples):\n\n"
+    )
+    text += table(
+        ["key", "proxy", "target", "fitted", "CV prediction", "lower", "upper"],
+        [
+            [p["key"], p["x"], p["y"], p["fitted"], p["cv_prediction"], p["lower"], p["upper"]]
+            for p in payload["points"]
+        ],
+    )
     return text + _footer(payload)
 
 
 def evaluate_markdown(payload: dict[str, Any]) -> str:
     text = "## rBridge evaluation\n\n" + _join_section(payload["join"])
     protocol = payload["protocol"]
-    how = (f"chosen by {protocol['select_by']}" if protocol["select_by"] in SELECTED_BY
-           else "fixed by --form")
-    text += (f"\nk-fold CV ({protocol['folds']} folds, seed {protocol['seed']}); form {how}: "
-             f"**{payload['chosen']}**\n\n" + _forms_table(payload["forms"], payload["chosen"]))
+    how = (
+        f"chosen by {protocol['select_by']}"
+        if protocol["select_by"] in SELECTED_BY
+        else "fixed by --form"
+    )
+    text += (
+        f"\nk-fold CV ({protocol['folds']} folds, seed {protocol['seed']}); form {how}: "
+        f"**{payload['chosen']}**\n\n" + _forms_table(payload["forms"], payload["chosen"])
+    )
     extrapolation = payload.get("extrapolation")
     if extrapolation:
-        text += (f"\nExtrapolation (fit on the weakest {extrapolation['n_train']} proxy scores, "
-                 f"predict the best {extrapolation['n_test']}): R2 "
-                 f"{fmt(extrapolation['r2'])}, MAE {fmt(extrapolation['mae'])}\n")
+        text += (
+            f"\nExtrapolation (fit on the weakest {extrapolation['n_train']} proxy scores, "
+            f"predict the best {extrapolation['n_test']}): R2 "
+            f"{fmt(extrapolation['r2'])}, MAE {fmt(extrapolation['mae'])}\n"
+        )
     logo = payload.get("leave_one_group_out")
     if logo:
-        text += (f"\nLeave one group out (pooled R2 {fmt(logo['r2'])}, MAE {fmt(logo['mae'])}):"
-                 "\n\n" + table(["held-out group", "n", "R2", "MAE"],
-                                [[g["group"], g["n"], g["r2"], g["mae"]] for g in logo["groups"]]))
+        text += (
+            f"\nLeave one group out (pooled R2 {fmt(logo['r2'])}, MAE {fmt(logo['mae'])}):"
+            "\n\n"
+            + table(
+                ["held-out group", "n", "R2", "MAE"],
+                [[g["group"], g["n"], g["r2"], g["mae"]] for g in logo["groups"]],
+            )
+        )
     if payload.get("transfer"):
         text += "\nZero-shot transfer (fit on one group, test on another):\n\n" + table(
             ["fit on", "test on", "n train", "n test", "R2", "MAE"],
-            [[t["fit_on"], t["test_on"], t["n_train"], t["n_test"], t["r2"], t["mae"]]
-             for t in payload["transfer"]])
+            [
+                [t["fit_on"], t["test_on"], t["n_train"], t["n_test"], t["r2"], t["mae"]]
+                for t in payload["transfer"]
+            ],
+        )
     return text + _footer(payload)
 
 
@@ -156,50 +203,97 @@ def rank_markdown(payload: dict[str, Any]) -> str:
     interval = payload["interval"]
     text = "## rBridge ranking agreement\n\n" + _join_section(payload["join"]) + "\n"
     text += table(
-        ["decision accuracy", f"{1 - interval['alpha']:.0%} interval ({interval['mode']})",
-         "pairs", "target ties", "proxy ties", "Spearman", "Kendall tau-b"],
-        [[payload["decision_accuracy"], f"[{fmt(interval['lower'])}, {fmt(interval['upper'])}]",
-          payload["n_pairs"], payload["n_target_ties"], payload["n_proxy_ties"],
-          payload["spearman"], payload["kendall_tau_b"]]])
+        [
+            "decision accuracy",
+            f"{1 - interval['alpha']:.0%} interval ({interval['mode']})",
+            "pairs",
+            "target ties",
+            "proxy ties",
+            "Spearman",
+            "Kendall tau-b",
+        ],
+        [
+            [
+                payload["decision_accuracy"],
+                f"[{fmt(interval['lower'])}, {fmt(interval['upper'])}]",
+                payload["n_pairs"],
+                payload["n_target_ties"],
+                payload["n_proxy_ties"],
+                payload["spearman"],
+                payload["kendall_tau_b"],
+            ]
+        ],
+    )
     text += "\nRecipes, best proxy first:\n\n" + table(
         ["key", "proxy", "proxy rank", "target", "target rank"],
-        [[r["key"], r["x"], r["proxy_rank"], r["y"], r["target_rank"]]
-         for r in payload["recipes"]])
+        [[r["key"], r["x"], r["proxy_rank"], r["y"], r["target_rank"]] for r in payload["recipes"]],
+    )
     pairs = payload["pairs"]
     shown = "all pairs"
     if len(pairs) > MAX_MARKDOWN_PAIRS:
         pairs = [p for p in pairs if p["agree"] is False]
-        shown = (f"the {len(pairs)} pairs the proxy gets wrong "
-                 f"(all {len(payload['pairs'])} in the JSON)")
-    text += (f"\nPairs, {shown}; P = probability that A beats B at the proxy scale "
-             f"({interval['win_probability']}):\n\n") + table(
+        shown = (
+            f"the {len(pairs)} pairs the proxy gets wrong (all {len(payload['pairs'])} in the JSON)"
+        )
+    text += (
+        f"\nPairs, {shown}; P = probability that A beats B at the proxy scale "
+        f"({interval['win_probability']}):\n\n"
+    ) + table(
         ["A", "B", "proxy prefers", "target prefers", "agree", "P(A beats B)"],
-        [[p["a"], p["b"], p["proxy_prefers"], p["target_prefers"], p["agree"],
-          p["p_a_beats_b"]] for p in pairs])
+        [
+            [p["a"], p["b"], p["proxy_prefers"], p["target_prefers"], p["agree"], p["p_a_beats_b"]]
+            for p in pairs
+        ],
+    )
     return text + _footer(payload)
 
 
 def leaderboard_markdown(payload: dict[str, Any]) -> str:
     interval = payload["interval"]
-    text = (f"## rBridge leaderboard: predicted {payload['target']['task']} "
-            f"{payload['target']['metric']}\n\nFit `{payload['fit']}` ({payload['form']}); "
-            f"{interval['kind']} interval {1 - interval['alpha']:.0%} from {interval['n_boot']} "
-            "bootstrap resamples.\n\n")
-    text += table(["rank", "model", "proxy score", "predicted", "lower", "upper",
-                   "extrapolated"],
-                  [[e["rank"], e["label"], e["x"], e["predicted"], e["lower"], e["upper"],
-                    e["extrapolated"]] for e in payload["entries"]])
+    text = (
+        f"## rBridge leaderboard: predicted {payload['target']['task']} "
+        f"{payload['target']['metric']}\n\nFit `{payload['fit']}` ({payload['form']}); "
+        f"{interval['kind']} interval {1 - interval['alpha']:.0%} from {interval['n_boot']} "
+        "bootstrap resamples.\n\n"
+    )
+    text += table(
+        ["rank", "model", "proxy score", "predicted", "lower", "upper", "extrapolated"],
+        [
+            [
+                e["rank"],
+                e["label"],
+                e["x"],
+                e["predicted"],
+                e["lower"],
+                e["upper"],
+                e["extrapolated"],
+            ]
+            for e in payload["entries"]
+        ],
+    )
     return text + _footer(payload)
 
 
 def gate_markdown(payload: dict[str, Any]) -> str:
     d = payload["difference"]
     verdict = "PASS" if payload["passed"] else "FAIL"
-    text = (f"## rBridge gate ({payload['rule']}): {verdict}\n\n{payload['reason']}\n\n" + table(
+    text = f"## rBridge gate ({payload['rule']}): {verdict}\n\n{payload['reason']}\n\n" + table(
         ["run", "model", "proxy score", "predicted", "lower", "upper"],
-        [[name, payload[name]["label"], payload[name]["x"], payload[name]["predicted"],
-          payload[name]["lower"], payload[name]["upper"]] for name in ("baseline", "candidate")]))
-    text += (f"\nPredicted candidate - baseline: {fmt(d['estimate'])} "
-             f"({1 - d['alpha']:.0%} interval [{fmt(d['lower'])}, {fmt(d['upper'])}]), "
-             f"tolerance {fmt(payload['tolerance'])}\n")
+        [
+            [
+                name,
+                payload[name]["label"],
+                payload[name]["x"],
+                payload[name]["predicted"],
+                payload[name]["lower"],
+                payload[name]["upper"],
+            ]
+            for name in ("baseline", "candidate")
+        ],
+    )
+    text += (
+        f"\nPredicted candidate - baseline: {fmt(d['estimate'])} "
+        f"({1 - d['alpha']:.0%} interval [{fmt(d['lower'])}, {fmt(d['upper'])}]), "
+        f"tolerance {fmt(payload['tolerance'])}\n"
+    )
     return text + _footer(payload)

@@ -28,9 +28,15 @@ class FormSelector(RegressorMixin, BaseEstimator):
     points for a quadratic) are skipped and listed in `skipped_forms_` with the reason.
     """
 
-    def __init__(self, forms: tuple[str, ...] = PAPER_FORMS, folds: int = 5,
-                 select_by: str = "train_r2", random_state: int = 0, chance: float = 0.0,
-                 ceiling: float = 1.0) -> None:
+    def __init__(
+        self,
+        forms: tuple[str, ...] = PAPER_FORMS,
+        folds: int = 5,
+        select_by: str = "train_r2",
+        random_state: int = 0,
+        chance: float = 0.0,
+        ceiling: float = 1.0,
+    ) -> None:
         self.forms = forms
         self.folds = folds
         self.select_by = select_by
@@ -41,14 +47,19 @@ class FormSelector(RegressorMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> FormSelector:
         X, y = validate_data(self, X, y, y_numeric=True)
         if self.select_by not in SELECT_BY:
-            raise RBridgeError(f"select_by must be one of {sorted(SELECT_BY)}, "
-                               f"got {self.select_by!r}")
+            raise RBridgeError(
+                f"select_by must be one of {sorted(SELECT_BY)}, got {self.select_by!r}"
+            )
         if "ladder" in self.forms:
-            raise RBridgeError("the ladder needs an intermediate metric and cannot be chosen "
-                               "automatically; fit it with form='ladder'")
+            raise RBridgeError(
+                "the ladder needs an intermediate metric and cannot be chosen "
+                "automatically; fit it with form='ladder'"
+            )
         if len(y) < 3:
-            raise RBridgeError(f"choosing a form by cross-validation needs at least 3 points, "
-                               f"got {len(y)} (n_samples = {len(y)})")
+            raise RBridgeError(
+                f"choosing a form by cross-validation needs at least 3 points, "
+                f"got {len(y)} (n_samples = {len(y)})"
+            )
         splits, self.notes_ = kfold_splits(len(y), self.folds, self.random_state)
         self.cv_results_: dict[str, CVResult] = {}
         self.skipped_forms_: dict[str, str] = {}

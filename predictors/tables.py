@@ -50,8 +50,9 @@ class MetricColumn:
                 raise RBridgeError(f"--metric {spec!r}: direction must be 'higher' or 'lower'")
             return cls(column, task, metric, parts[2] == "higher")
         if metric not in KNOWN_DIRECTIONS:
-            raise RBridgeError(f"--metric {spec!r}: is higher {metric!r} better? append "
-                               ":higher or :lower")
+            raise RBridgeError(
+                f"--metric {spec!r}: is higher {metric!r} better? append :higher or :lower"
+            )
         return cls(column, task, metric, KNOWN_DIRECTIONS[metric])
 
 
@@ -95,8 +96,9 @@ def table_to_results(path: str | Path, spec: TableSpec) -> tuple[list[dict[str, 
         raise located(str(path), f"no column(s) {missing}; columns: {list(frame.columns)[:30]}")
     if spec.rows not in ROW_CHOICES:
         raise RBridgeError(f"--rows must be one of {ROW_CHOICES}")
-    selected = frame[[all(_row_matches(row, c, path) for c in spec.where)
-                      for _, row in frame.iterrows()]]
+    selected = frame[
+        [all(_row_matches(row, c, path) for c in spec.where) for _, row in frame.iterrows()]
+    ]
     if spec.rows == "last":
         selected = selected.tail(1)
     if selected.empty:
@@ -117,29 +119,40 @@ def table_to_results(path: str | Path, spec: TableSpec) -> tuple[list[dict[str, 
             try:
                 number = float(value)
             except (TypeError, ValueError):
-                raise located(str(path), f"value {value!r} is not a number", line=int(index) + 2,
-                              field=m.column) from None
+                raise located(
+                    str(path),
+                    f"value {value!r} is not a number",
+                    line=int(index) + 2,
+                    field=m.column,
+                ) from None
             blocks.setdefault(m.task, {"alias": m.task})[f"{m.metric},none"] = number
             directions.setdefault(m.task, {})[m.metric] = m.higher_is_better
         if not blocks:
             continue
         model_args = {"pretrained": model, **({"revision": revision} if revision else {})}
-        results.append({
-            "results": blocks, "higher_is_better": directions,
-            "configs": {task: {"task": task, "metadata": metadata} for task in blocks},
-            "config": {"model": "table", "model_args": model_args},
-            "model_name": model,
-            "rbridge_import": {"table": str(path.resolve()), "row": int(index),
-                               "columns": {m.column: f"{m.task}:{m.metric}" for m in spec.metrics}},
-        })
+        results.append(
+            {
+                "results": blocks,
+                "higher_is_better": directions,
+                "configs": {task: {"task": task, "metadata": metadata} for task in blocks},
+                "config": {"model": "table", "model_args": model_args},
+                "model_name": model,
+                "rbridge_import": {
+                    "table": str(path.resolve()),
+                    "row": int(index),
+                    "columns": {m.column: f"{m.task}:{m.metric}" for m in spec.metrics},
+                },
+            }
+        )
     notes = [f"{path.name}: {len(selected)} row(s) selected, {len(results)} written"]
     if empty:
         notes.append(f"{path.name}: {empty} empty cell(s) (not evaluated) left out")
     return results, notes
 
 
-def write_results(results: list[dict[str, Any]], out_dir: str | Path,
-                  table: str | Path) -> list[Path]:
+def write_results(
+    results: list[dict[str, Any]], out_dir: str | Path, table: str | Path
+) -> list[Path]:
     """`<out>/<model>/results_<table>_row<N>.json`: stable names, so re-imports overwrite."""
     written = []
     for record in results:
@@ -161,8 +174,9 @@ def _row_matches(row: pd.Series, condition: str, path: Path) -> bool:
     try:
         return compare(_cell_text(value), op, expected)
     except ValueError:
-        raise located(str(path), f"--where {condition!r}: {value!r} is not a number",
-                      field=column) from None
+        raise located(
+            str(path), f"--where {condition!r}: {value!r} is not a number", field=column
+        ) from None
 
 
 def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -7,8 +7,6 @@ question gets the benchmark's native id, which is what trace records join on.
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -17,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rbridge_tasks.errors import RBridgeError, located
+from rbridge_tasks.jsonl import iter_jsonl
 
 BENCHMARK_NAMES = ("gsm8k", "math500", "arc_challenge", "mmlu_pro", "csqa", "humaneval")
 MULTIPLE_CHOICE = frozenset({"arc_challenge", "mmlu_pro", "csqa"})
@@ -69,7 +68,7 @@ def load_questions(benchmark: str, data_dir: str | Path | None = None) -> list[Q
                 f"benchmark file not found: {path} (data_dir={data_dir!s} must be laid out like "
                 f"shared/data/, with {source.local_file})"
             )
-        rows: Iterator[tuple[int, dict]] = enumerate(_read_jsonl(path))
+        rows: Iterator[tuple[int, dict]] = enumerate(row for _, row in iter_jsonl(path))
         origin = str(path)
     else:
         rows = enumerate(_load_hub(source))
@@ -99,17 +98,6 @@ def proxy_prompt(q: Question) -> str:
 def normalise_text(text: str) -> str:
     """Compare questions across sources: Unicode compatibility form, collapsed whitespace."""
     return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip()
-
-
-def _read_jsonl(path: Path) -> Iterator[dict]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise located(str(path), f"invalid JSON ({exc.msg})", line=n) from exc
 
 
 def _load_hub(source: _Source) -> Iterator[dict]:

@@ -21,6 +21,7 @@ import yaml
 from rbridge_tasks.answer_lines import strip_final_answer
 from rbridge_tasks.benchmarks import check_benchmark
 from rbridge_tasks.errors import RBridgeError, located
+from rbridge_tasks.jsonl import iter_jsonl
 from rbridge_tasks.records import TraceRecord, parse_record
 
 CONFIG_OF_BENCHMARK = {
@@ -195,34 +196,27 @@ def _read_token_files(paths: list[Path], mapping: ReleasedMapping) -> dict[str, 
     by_trace: dict[str, list[_TokenRow]] = {}
     order = 0
     for path in paths:
-        with open(path, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise located(str(path), f"invalid JSON ({exc.msg})", line=n) from exc
-                where = f"{path}, line {n}"
-                if not isinstance(row, Mapping):
-                    raise RBridgeError(f"{where}: expected a JSON object")
-                trace_id = str(_pick(row, mapping.logprob_trace_id, "logprob_trace_id", where))
-                token = _pick(row, mapping.logprob_token, "logprob_token", where)
-                value = _pick(row, mapping.logprob_value, "logprob_value", where)
-                target = by_trace.setdefault(trace_id, [])
-                if isinstance(token, list):  # one row per trace: parallel lists
-                    if not isinstance(value, list) or len(value) != len(token):
-                        raise RBridgeError(f"{where}: token and logprob lists differ in length")
-                    for text, lp in zip(token, value, strict=True):
-                        target.append((order, order, text, _number(lp, where)))
-                        order += 1
-                else:
-                    pos = _pick(
-                        row, mapping.logprob_position, "logprob_position", where, required=False
-                    )
-                    position = float(pos) if isinstance(pos, (int, float)) else order
-                    target.append((position, order, token, _number(value, where)))
+        for n, row in iter_jsonl(path):
+            where = f"{path}, line {n}"
+            if not isinstance(row, Mapping):
+                raise RBridgeError(f"{where}: expected a JSON object")
+            trace_id = str(_pick(row, mapping.logprob_trace_id, "logprob_trace_id", where))
+            token = _pick(row, mapping.logprob_token, "logprob_token", where)
+            value = _pick(row, mapping.logprob_value, "logprob_value", where)
+            target = by_trace.setdefault(trace_id, [])
+            if isinstance(token, list):  # one row per trace: parallel lists
+                if not isinstance(value, list) or len(value) != len(token):
+                    raise RBridgeError(f"{where}: token and logprob lists differ in length")
+                for text, lp in zip(token, value, strict=True):
+                    target.append((order, order, text, _number(lp, where)))
                     order += 1
+            else:
+                pos = _pick(
+                    row, mapping.logprob_position, "logprob_position", where, required=False
+                )
+                position = float(pos) if isinstance(pos, (int, float)) else order
+                target.append((position, order, token, _number(value, where)))
+                order += 1
     return by_trace
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from rbridge_tasks.errors import RBridgeError, located
+from rbridge_tasks.jsonl import iter_jsonl
 from rbridge_tasks.records import TraceRecord, parse_record
 
 
@@ -23,29 +24,19 @@ def iter_traces(path: str | Path, *, require_tokens: bool = True) -> Iterator[Tr
     path = Path(path)
     if not path.is_file():
         raise RBridgeError(f"traces file not found: {path}")
-    opener = gzip.open if path.suffix == ".gz" else open
     seen: dict[tuple[str, str], int] = {}
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise located(
-                    str(path), f"invalid JSON ({exc.msg} at column {exc.colno})", line=n
-                ) from exc
-            record = parse_record(obj, source=str(path), line=n, require_tokens=require_tokens)
-            key = (record.benchmark, record.id)
-            if key in seen:
-                raise located(
-                    str(path),
-                    f"duplicate record: the same benchmark and id are on line {seen[key]}",
-                    line=n,
-                    record_id=record.id,
-                )
-            seen[key] = n
-            yield record
+    for n, obj in iter_jsonl(path):
+        record = parse_record(obj, source=str(path), line=n, require_tokens=require_tokens)
+        key = (record.benchmark, record.id)
+        if key in seen:
+            raise located(
+                str(path),
+                f"duplicate record: the same benchmark and id are on line {seen[key]}",
+                line=n,
+                record_id=record.id,
+            )
+        seen[key] = n
+        yield record
 
 
 def read_traces(path: str | Path, *, require_tokens: bool = True) -> list[TraceRecord]:
@@ -84,7 +75,7 @@ class TraceAppender:
         if self.path.suffix == ".gz":
             raise RBridgeError(f"{self.path}: cannot append to a gzip file; write a .jsonl file")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        _drop_partial_tail(self.path)
+        drop_partial_tail(self.path)
         self.done_ids: set[tuple[str, str]] = (
             {(r.benchmark, r.id) for r in iter_traces(self.path, require_tokens=False)}
             if self.path.exists()
@@ -116,7 +107,7 @@ def _line(record: TraceRecord) -> bytes:
     return (json.dumps(record.to_json(), ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def _drop_partial_tail(path: Path) -> None:
+def drop_partial_tail(path: Path) -> None:
     """Cut a final line that has no newline: the record being written when a run died."""
     if not path.exists() or path.stat().st_size == 0:
         return

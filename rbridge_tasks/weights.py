@@ -40,12 +40,14 @@ def character_weights(token_texts: Sequence[str], token_weights: Sequence[float]
 
 
 def span_means(char_weights: np.ndarray, spans: Sequence[tuple[int, int]]) -> np.ndarray:
-    """Mean character weight over each [start, end) span; a span with no characters gets 0."""
-    if len(spans) == 0:
-        return np.zeros(0)
-    cumulative = np.concatenate([[0.0], np.cumsum(char_weights, dtype=np.float64)])
-    bounds = np.clip(np.asarray(spans, dtype=np.int64), 0, len(char_weights))
-    starts, ends = bounds[:, 0], np.maximum(bounds[:, 1], bounds[:, 0])
-    counts = ends - starts
-    sums = cumulative[ends] - cumulative[starts]
-    return np.divide(sums, counts, out=np.zeros(len(spans)), where=counts > 0)
+    """Mean character weight over each [start, end) span; a span with no characters gets 0.
+
+    Each mean sums its own characters (not differences of a running sum, whose rounding can
+    put a mean of ones a hair above 1).
+    """
+    out = np.zeros(len(spans))
+    for i, (start, end) in enumerate(spans):
+        start, end = max(start, 0), min(end, len(char_weights))
+        if end > start:
+            out[i] = char_weights[start:end].mean()
+    return out

@@ -70,11 +70,11 @@ metadata:
   version: 1
 """
 
-UTILS = '''
+UTILS = """
 def process_results(doc, results):
     loglikelihood, _ = results[0]
     return {"answer_nll": -loglikelihood / max(1, len(doc["answer"].split()))}
-'''
+"""
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -86,14 +86,25 @@ def write_tasks(root: Path) -> Path:
     tasks = root / "tasks"
     tasks.mkdir(parents=True, exist_ok=True)
     gsm = read_jsonl(DATA_DIR / "gsm8k" / "test.jsonl")
-    nll_docs = [{"id": f"gsm8k-test-{i}", "question": row["question"],
-                 "answer": row["answer"].split("\n")[0]} for i, row in enumerate(gsm[:N_NLL_DOCS])]
+    nll_docs = [
+        {
+            "id": f"gsm8k-test-{i}",
+            "question": row["question"],
+            "answer": row["answer"].split("\n")[0],
+        }
+        for i, row in enumerate(gsm[:N_NLL_DOCS])
+    ]
     arc_path = DATA_DIR / "arc_challenge" / "ARC-Challenge-Test.jsonl"
     arc = read_jsonl(arc_path)[:N_MC_DOCS]
-    mc_docs = [{"id": row["id"], "question": row["question"]["stem"],
-                "choices": [c["text"] for c in row["question"]["choices"]],
-                "label": [c["label"] for c in row["question"]["choices"]].index(row["answerKey"])}
-               for row in arc]
+    mc_docs = [
+        {
+            "id": row["id"],
+            "question": row["question"]["stem"],
+            "choices": [c["text"] for c in row["question"]["choices"]],
+            "label": [c["label"] for c in row["question"]["choices"]].index(row["answerKey"]),
+        }
+        for row in arc
+    ]
     (tasks / "nll.json").write_text(json.dumps(nll_docs), encoding="utf-8")
     (tasks / "mc.json").write_text(json.dumps(mc_docs), encoding="utf-8")
     (tasks / "tiny_nll.yaml").write_text(TASK_NLL.format(data=tasks / "nll.json"))
@@ -111,9 +122,15 @@ def run_lm_eval(model_dir: Path, tasks_dir: Path, out_dir: Path, metadata: dict[
     manager = TaskManager(include_path=str(tasks_dir), include_defaults=False, metadata=metadata)
     tracker = EvaluationTracker(output_path=str(out_dir))
     results = lm_eval.simple_evaluate(
-        model="hf", model_args=f"pretrained={model_dir}", tasks=["tiny_nll", "tiny_mc"],
-        task_manager=manager, evaluation_tracker=tracker, log_samples=True, batch_size=16,
-        device="cpu")
+        model="hf",
+        model_args=f"pretrained={model_dir}",
+        tasks=["tiny_nll", "tiny_mc"],
+        task_manager=manager,
+        evaluation_tracker=tracker,
+        log_samples=True,
+        batch_size=16,
+        device="cpu",
+    )
     samples = results.pop("samples")
     tracker.save_results_aggregated(results=results, samples=samples)
     for task in results["configs"]:
@@ -125,8 +142,9 @@ def training_texts(limit: int = 300) -> list[str]:
     texts = []
     arc_path = DATA_DIR / "arc_challenge" / "ARC-Challenge-Train.jsonl"
     for row in read_jsonl(arc_path)[:limit]:
-        answer = next(c["text"] for c in row["question"]["choices"]
-                      if c["label"] == row["answerKey"])
+        answer = next(
+            c["text"] for c in row["question"]["choices"] if c["label"] == row["answerKey"]
+        )
         texts.append(f"Question: {row['question']['stem']}\nAnswer: {answer}")
     gsm_path = DATA_DIR / "gsm8k" / "train.jsonl"
     for row in read_jsonl(gsm_path)[:limit]:
@@ -150,8 +168,13 @@ def train_briefly(model_dir: Path, texts: list[str], steps: int, seed: int) -> N
     generator = torch.Generator().manual_seed(seed)
     for _ in range(steps):
         batch_index = torch.randint(0, len(texts), (16,), generator=generator).tolist()
-        batch = tokenizer([texts[i] for i in batch_index], return_tensors="pt", padding=True,
-                          truncation=True, max_length=96)
+        batch = tokenizer(
+            [texts[i] for i in batch_index],
+            return_tensors="pt",
+            padding=True,
+            truncation=True,
+            max_length=96,
+        )
         labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
         loss = model(**batch, labels=labels).loss
         optimizer.zero_grad()
@@ -181,14 +204,17 @@ def _build_runs(root: Path) -> Path:
     plan = []
     for recipe, (corpus, seed, steps) in RECIPES.items():
         plan.append((root / "runs", f"proxy-{recipe}", recipe, corpus, "proxy", seed, 16, steps))
-        plan.append((root / "runs", f"target-{recipe}", recipe, corpus, "target", seed + 100, 32,
-                     steps))
+        plan.append(
+            (root / "runs", f"target-{recipe}", recipe, corpus, "target", seed + 100, 32, steps)
+        )
     for name, (recipe, corpus, seed, steps) in EXTRA.items():
-        plan.append((root / "extra" / name, f"proxy-{name}", recipe, corpus, "proxy", seed, 16,
-                     steps))
+        plan.append(
+            (root / "extra" / name, f"proxy-{name}", recipe, corpus, "proxy", seed, 16, steps)
+        )
     for out_dir, name, recipe, corpus, role, seed, width, steps in plan:
         model_dir = build_tiny_lm(root / "models" / name, seed=seed, n_embd=width, texts=texts)
         train_briefly(model_dir, train_texts, steps, seed)
-        run_lm_eval(model_dir, tasks, out_dir / name,
-                    {"recipe": recipe, "role": role, "corpus": corpus})
+        run_lm_eval(
+            model_dir, tasks, out_dir / name, {"recipe": recipe, "role": role, "corpus": corpus}
+        )
     return root

@@ -59,25 +59,51 @@ def pythia_values(pythia: Path, size: str, task: str, metric: str) -> dict[str, 
         revision = data["config"]["model_args"].split("revision=")[1]
         results = data["results"]
         if task.endswith("*"):
-            values[revision] = np.mean([v[metric] for k, v in results.items()
-                                        if k.startswith(task[:-1])])
+            values[revision] = np.mean(
+                [v[metric] for k, v in results.items() if k.startswith(task[:-1])]
+            )
         else:
             values[revision] = results[task][metric]
     return values
 
 
-PYTHIA_ARGS = ["--pattern", "*.json", "--proxy-task", "lambada_openai", "--proxy-metric", "ppl",
-               "--proxy-where", "model=*-160m", "--target-where", "model=*-12b",
-               "--join-on", "revision", "--n-boot", N_BOOT, "--quiet"]
+PYTHIA_ARGS = [
+    "--pattern",
+    "*.json",
+    "--proxy-task",
+    "lambada_openai",
+    "--proxy-metric",
+    "ppl",
+    "--proxy-where",
+    "model=*-160m",
+    "--target-where",
+    "model=*-12b",
+    "--join-on",
+    "revision",
+    "--n-boot",
+    N_BOOT,
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")
 def pythia_fit(pythia, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("pythia_fit")
-    code = main(["fit", "--results", str(pythia / "pythia-160m" / "zero-shot"),
-                 str(pythia / "pythia-12b" / "zero-shot"), *PYTHIA_ARGS,
-                 "--target-task", "arc_challenge", "--target-metric", "acc",
-                 "--out-dir", str(out)])
+    code = main(
+        [
+            "fit",
+            "--results",
+            str(pythia / "pythia-160m" / "zero-shot"),
+            str(pythia / "pythia-12b" / "zero-shot"),
+            *PYTHIA_ARGS,
+            "--target-task",
+            "arc_challenge",
+            "--target-metric",
+            "acc",
+            "--out-dir",
+            str(out),
+        ]
+    )
     assert code == 0
     return out
 
@@ -95,19 +121,27 @@ def test_fit_pythia_arc_challenge(pythia, pythia_fit):
     # The paper's protocol: the form with the best mean train R2 over 5 shuffled folds.
     folds = list(KFold(5, shuffle=True, random_state=0).split(x))
     train_r2 = {}
-    for form, transform, degree in (("linear", np.asarray, 1), ("quadratic", np.asarray, 2),
-                                    ("logarithmic", np.log, 1)):
+    for form, transform, degree in (
+        ("linear", np.asarray, 1),
+        ("quadratic", np.asarray, 2),
+        ("logarithmic", np.log, 1),
+    ):
         scores = []
         for train, _ in folds:
             u, v = transform(x[train]), y[train]
             pred = np.polyval(np.polyfit(u, v, degree), u)
             scores.append(1 - np.sum((v - pred) ** 2) / np.sum((v - v.mean()) ** 2))
         train_r2[form] = np.mean(scores)
-        assert payload["protocol"]["forms"][form]["train_r2"] == pytest.approx(train_r2[form],
-                                                                               rel=1e-9)
-    assert payload["form"] == "logarithmic" == max(payload["protocol"]["forms"],
-                                                   key=lambda f: payload["protocol"]["forms"][f]
-                                                   ["train_r2"])
+        assert payload["protocol"]["forms"][form]["train_r2"] == pytest.approx(
+            train_r2[form], rel=1e-9
+        )
+    assert (
+        payload["form"]
+        == "logarithmic"
+        == max(
+            payload["protocol"]["forms"], key=lambda f: payload["protocol"]["forms"][f]["train_r2"]
+        )
+    )
     b, a = np.polyfit(np.log(x), y, 1)
     assert (payload["params"]["a"], payload["params"]["b"]) == pytest.approx((a, b), rel=1e-9)
     held_out = np.empty(len(x))
@@ -116,7 +150,8 @@ def test_fit_pythia_arc_challenge(pythia, pythia_fit):
         held_out[test] = intercept + slope * np.log(x[test])
     assert [p["cv_prediction"] for p in payload["points"]] == pytest.approx(held_out, rel=1e-9)
     assert payload["protocol"]["forms"]["logarithmic"]["mae"] == pytest.approx(
-        np.mean(np.abs(y - held_out)), rel=1e-9)
+        np.mean(np.abs(y - held_out)), rel=1e-9
+    )
     curve = payload["curve"]
     assert curve["y"] == pytest.approx(a + b * np.log(curve["x"]), rel=1e-9)
     assert all(lo <= hi for lo, hi in zip(curve["lower"], curve["upper"], strict=True))
@@ -125,20 +160,35 @@ def test_fit_pythia_arc_challenge(pythia, pythia_fit):
 
 
 def test_fit_pythia_mmlu_average_as_json(pythia, capsys):
-    code, out, _ = run(["fit", "--results", str(pythia / "pythia-160m" / "zero-shot"),
-                        str(pythia / "pythia-12b" / "zero-shot"), *PYTHIA_ARGS,
-                        "--target-task", "hendrycksTest-*", "--target-metric", "acc",
-                        "--form", "linear", "--json"], capsys)
+    code, out, _ = run(
+        [
+            "fit",
+            "--results",
+            str(pythia / "pythia-160m" / "zero-shot"),
+            str(pythia / "pythia-12b" / "zero-shot"),
+            *PYTHIA_ARGS,
+            "--target-task",
+            "hendrycksTest-*",
+            "--target-metric",
+            "acc",
+            "--form",
+            "linear",
+            "--json",
+        ],
+        capsys,
+    )
     assert code == 0
     payload = json.loads(out)
     target = pythia_values(pythia, "12b", "hendrycksTest-*", "acc")
     assert [p["y"] for p in payload["points"]] == pytest.approx(
-        [target[p["key"]] for p in payload["points"]], rel=1e-12)
+        [target[p["key"]] for p in payload["points"]], rel=1e-12
+    )
     assert len(payload["join"]["target"]["tasks"]) == 57
     x = [p["x"] for p in payload["points"]]
     slope, intercept = np.polyfit(x, [p["y"] for p in payload["points"]], 1)
     assert (payload["params"]["slope"], payload["params"]["intercept"]) == pytest.approx(
-        (slope, intercept), rel=1e-9)
+        (slope, intercept), rel=1e-9
+    )
 
 
 def test_evaluate_pythia_groups_with_a_manifest(pythia, tmp_path, capsys):
@@ -151,10 +201,29 @@ def test_evaluate_pythia_groups_with_a_manifest(pythia, tmp_path, capsys):
     manifest = tmp_path / "manifest.csv"
     manifest.write_text("\n".join(lines) + "\n")
     out = tmp_path / "eval"
-    code, text, _ = run(["evaluate", "--manifest", str(manifest), "--proxy-task",
-                         "lambada_openai", "--proxy-metric", "ppl", "--target-task",
-                         "arc_challenge", "--target-metric", "acc", "--form", "logarithmic",
-                         "--n-boot", N_BOOT, "--quiet", "--out-dir", str(out)], capsys)
+    code, text, _ = run(
+        [
+            "evaluate",
+            "--manifest",
+            str(manifest),
+            "--proxy-task",
+            "lambada_openai",
+            "--proxy-metric",
+            "ppl",
+            "--target-task",
+            "arc_challenge",
+            "--target-metric",
+            "acc",
+            "--form",
+            "logarithmic",
+            "--n-boot",
+            N_BOOT,
+            "--quiet",
+            "--out-dir",
+            str(out),
+        ],
+        capsys,
+    )
     assert code == 0 and "Leave one group out" in text and "Zero-shot transfer" in text
     payload = assert_outputs(out, "evaluate")
     assert payload["join"]["n_pairs"] == 54
@@ -170,19 +239,35 @@ def test_evaluate_pythia_groups_with_a_manifest(pythia, tmp_path, capsys):
         pred = a + b * np.log(xb)
         assert row["mae"] == pytest.approx(np.mean(np.abs(yb - pred)), rel=1e-9)
         assert row["r2"] == pytest.approx(
-            1 - np.sum((yb - pred) ** 2) / np.sum((yb - yb.mean()) ** 2), rel=1e-9)
+            1 - np.sum((yb - pred) ** 2) / np.sum((yb - yb.mean()) ** 2), rel=1e-9
+        )
     logo = {g["group"]: g for g in payload["leave_one_group_out"]["groups"]}
     assert logo["deduped"]["mae"] == pytest.approx(
-        next(r["mae"] for r in payload["transfer"] if r["test_on"] == "deduped"), rel=1e-12)
+        next(r["mae"] for r in payload["transfer"] if r["test_on"] == "deduped"), rel=1e-12
+    )
     assert payload["extrapolation"]["n_test"] == round(0.2 * 54)
 
 
 def test_rank_pythia_checkpoints(pythia, tmp_path, capsys):
     out = tmp_path / "rank"
-    code, _, _ = run(["rank", "--results", str(pythia / "pythia-160m" / "zero-shot"),
-                      str(pythia / "pythia-12b" / "zero-shot"), *PYTHIA_ARGS,
-                      "--target-task", "arc_challenge", "--target-metric", "acc",
-                      "--n-boot", "300", "--out-dir", str(out)], capsys)
+    code, _, _ = run(
+        [
+            "rank",
+            "--results",
+            str(pythia / "pythia-160m" / "zero-shot"),
+            str(pythia / "pythia-12b" / "zero-shot"),
+            *PYTHIA_ARGS,
+            "--target-task",
+            "arc_challenge",
+            "--target-metric",
+            "acc",
+            "--n-boot",
+            "300",
+            "--out-dir",
+            str(out),
+        ],
+        capsys,
+    )
     assert code == 0
     payload = assert_outputs(out, "rank")
     proxy = pythia_values(pythia, "160m", "lambada_openai", "ppl")
@@ -190,7 +275,7 @@ def test_rank_pythia_checkpoints(pythia, tmp_path, capsys):
     steps = sorted(proxy)
     agree = decided = 0.0
     for i, s in enumerate(steps):
-        for t in steps[i + 1:]:
+        for t in steps[i + 1 :]:
             if target[s] == target[t]:
                 continue
             decided += 1
@@ -199,10 +284,10 @@ def test_rank_pythia_checkpoints(pythia, tmp_path, capsys):
     assert payload["decision_accuracy"] == pytest.approx(agree / decided, abs=1e-12)
     assert payload["n_pairs"] == decided
     px, ty = [-proxy[s] for s in steps], [target[s] for s in steps]
-    assert payload["kendall_tau_b"] == pytest.approx(scipy.stats.kendalltau(px, ty).statistic,
-                                                     abs=1e-9)
-    assert payload["spearman"] == pytest.approx(scipy.stats.spearmanr(px, ty).statistic,
-                                                abs=1e-9)
+    assert payload["kendall_tau_b"] == pytest.approx(
+        scipy.stats.kendalltau(px, ty).statistic, abs=1e-9
+    )
+    assert payload["spearman"] == pytest.approx(scipy.stats.spearmanr(px, ty).statistic, abs=1e-9)
     interval = payload["interval"]
     assert interval["lower"] <= payload["decision_accuracy"] <= interval["upper"]
     assert len(payload["pairs"]) == 27 * 26 // 2
@@ -215,11 +300,24 @@ def test_leaderboard_and_gate_reuse_the_saved_fit(pythia, pythia_fit, tmp_path, 
     a, b = fit["params"]["a"], fit["params"]["b"]
     low, high = min(p["x"] for p in fit["points"]), max(p["x"] for p in fit["points"])
     out = tmp_path / "board"
-    code, _, err = run(["leaderboard", "--fit", str(pythia_fit / "fit.json"), "--results",
-                        str(pythia / "pythia-410m" / "zero-shot"),
-                        str(pythia / "pythia-70m" / "zero-shot" / "70m_step143000.json"),
-                        "--pattern", "*.json", "--where", "revision=step1[0-4]3000",
-                        "--quiet", "--out-dir", str(out)], capsys)
+    code, _, err = run(
+        [
+            "leaderboard",
+            "--fit",
+            str(pythia_fit / "fit.json"),
+            "--results",
+            str(pythia / "pythia-410m" / "zero-shot"),
+            str(pythia / "pythia-70m" / "zero-shot" / "70m_step143000.json"),
+            "--pattern",
+            "*.json",
+            "--where",
+            "revision=step1[0-4]3000",
+            "--quiet",
+            "--out-dir",
+            str(out),
+        ],
+        capsys,
+    )
     assert code == 0
     payload = assert_outputs(out, "leaderboard")
     entries = payload["entries"]
@@ -228,21 +326,31 @@ def test_leaderboard_and_gate_reuse_the_saved_fit(pythia, pythia_fit, tmp_path, 
         assert entry["predicted"] == pytest.approx(a + b * np.log(entry["x"]), rel=1e-9)
         assert entry["extrapolated"] == (not low <= entry["x"] <= high)
         assert entry["lower"] <= entry["upper"]
-    assert [e["predicted"] for e in entries] == sorted((e["predicted"] for e in entries),
-                                                       reverse=True)
+    assert [e["predicted"] for e in entries] == sorted(
+        (e["predicted"] for e in entries), reverse=True
+    )
     assert any(e["extrapolated"] for e in entries) and "extrapolates" in err
     assert payload["warnings"]
     step = pythia / "pythia-160m" / "zero-shot"
-    gate = ["gate", "--fit", str(pythia_fit / "fit.json"), "--baseline",
-            str(step / "160m_step143000.json"), "--quiet", "--json"]
+    gate = [
+        "gate",
+        "--fit",
+        str(pythia_fit / "fit.json"),
+        "--baseline",
+        str(step / "160m_step143000.json"),
+        "--quiet",
+        "--json",
+    ]
     code, out_text, _ = run([*gate, "--candidate", str(step / "160m_step133000.json")], capsys)
     passed = json.loads(out_text)
     assert code == 0 and passed["passed"]
     assert passed["baseline"]["predicted"] == pytest.approx(
-        a + b * np.log(passed["baseline"]["x"]), rel=1e-9)
+        a + b * np.log(passed["baseline"]["x"]), rel=1e-9
+    )
     # The same small drop is a clear one for the stricter rule on the paired difference.
-    code, out_text, _ = run([*gate, "--candidate", str(step / "160m_step133000.json"),
-                             "--rule", "difference"], capsys)
+    code, out_text, _ = run(
+        [*gate, "--candidate", str(step / "160m_step133000.json"), "--rule", "difference"], capsys
+    )
     strict = json.loads(out_text)
     assert code == 1 and strict["difference"]["upper"] < 0
     code, out_text, _ = run([*gate, "--candidate", str(step / "160m_step512.json")], capsys)
@@ -259,10 +367,25 @@ def csv_rows(path: Path) -> list[dict[str, str]]:
 def test_obsscaling_gsm8k_from_family_proxies(data_dir, tmp_path, capsys):
     table = data_dir / "obsscaling" / "base_llm_benchmark_eval.csv"
     imported = tmp_path / "imported"
-    code, _, _ = run(["import-table", str(table), "--model-column", "Model",
-                      "--metric", "HellaSwag=hellaswag:acc", "--metric", "GSM8K=gsm8k:exact_match",
-                      "--meta", "Model Family=family", "--meta", "Model Size (B)=size_b",
-                      "--out-dir", str(imported)], capsys)
+    code, _, _ = run(
+        [
+            "import-table",
+            str(table),
+            "--model-column",
+            "Model",
+            "--metric",
+            "HellaSwag=hellaswag:acc",
+            "--metric",
+            "GSM8K=gsm8k:exact_match",
+            "--meta",
+            "Model Family=family",
+            "--meta",
+            "Model Size (B)=size_b",
+            "--out-dir",
+            str(imported),
+        ],
+        capsys,
+    )
     assert code == 0
     # Independent choice from the CSV: per family, the largest model <= 3B is the proxy and the
     # smallest 6-35B model with a GSM8K score is the target.
@@ -283,10 +406,29 @@ def test_obsscaling_gsm8k_from_family_proxies(data_dir, tmp_path, capsys):
     manifest = tmp_path / "families.csv"
     manifest.write_text("\n".join(lines) + "\n")
     out = tmp_path / "fit"
-    code, text, _ = run(["fit", "--manifest", str(manifest), "--proxy-task", "hellaswag",
-                         "--proxy-metric", "acc", "--target-task", "gsm8k", "--target-metric",
-                         "exact_match", "--forms", "linear,quadratic,exponential,sigmoid",
-                         "--n-boot", N_BOOT, "--quiet", "--out-dir", str(out)], capsys)
+    code, text, _ = run(
+        [
+            "fit",
+            "--manifest",
+            str(manifest),
+            "--proxy-task",
+            "hellaswag",
+            "--proxy-metric",
+            "acc",
+            "--target-task",
+            "gsm8k",
+            "--target-metric",
+            "exact_match",
+            "--forms",
+            "linear,quadratic,exponential,sigmoid",
+            "--n-boot",
+            N_BOOT,
+            "--quiet",
+            "--out-dir",
+            str(out),
+        ],
+        capsys,
+    )
     assert code == 0 and "gsm8k" in text
     payload = assert_outputs(out, "fit")
     assert len(expected) == payload["join"]["n_pairs"] == 20
@@ -298,16 +440,33 @@ def test_obsscaling_gsm8k_from_family_proxies(data_dir, tmp_path, capsys):
     coef = np.polyfit(x, y, 2)
     assert [payload["params"][c] for c in ("c2", "c1", "c0")] == pytest.approx(coef, rel=1e-9)
     # Leaderboard of every small model in the table (imported rows have no revision).
-    code, _, _ = run(["leaderboard", "--fit", str(out / "fit.json"), "--results", str(imported),
-                      "--where", "size_b<=3", "--quiet", "--out-dir", str(out)], capsys)
+    code, _, _ = run(
+        [
+            "leaderboard",
+            "--fit",
+            str(out / "fit.json"),
+            "--results",
+            str(imported),
+            "--where",
+            "size_b<=3",
+            "--quiet",
+            "--out-dir",
+            str(out),
+        ],
+        capsys,
+    )
     assert code == 0
     board = assert_outputs(out, "leaderboard")
-    small = {r["Model"]: float(r["HellaSwag"]) for r in rows
-             if float(r["Model Size (B)"]) <= 3 and r["HellaSwag"]}
+    small = {
+        r["Model"]: float(r["HellaSwag"])
+        for r in rows
+        if float(r["Model Size (B)"]) <= 3 and r["HellaSwag"]
+    }
     assert {e["label"] for e in board["entries"]} == set(small)
     for entry in board["entries"]:
-        assert entry["predicted"] == pytest.approx(np.polyval(coef, small[entry["label"]]),
-                                                   rel=1e-9, abs=1e-12)
+        assert entry["predicted"] == pytest.approx(
+            np.polyval(coef, small[entry["label"]]), rel=1e-9, abs=1e-12
+        )
 
 
 def test_olmo_ladder_two_step_fit(data_dir, tmp_path, capsys):
@@ -315,21 +474,64 @@ def test_olmo_ladder_two_step_fit(data_dir, tmp_path, capsys):
     bpb = "eval/downstream_bpb/arc_challenge_test_rc_5shot_bpb"
     acc = "eval/downstream/arc_challenge_test_rc_5shot_len_norm"
     files = sorted((data_dir / "olmo_ladder").glob("190M-*xC*.csv")) + sorted(
-        (data_dir / "olmo_ladder").glob("3B-*xC*.csv"))
+        (data_dir / "olmo_ladder").glob("3B-*xC*.csv")
+    )
     for path in files:
         size, recipe = path.stem.split("-", 1)
-        code, _, _ = run(["import-table", str(path), "--revision-column", "_step", "--rows",
-                          "last", "--metric", f"{bpb}=arc_challenge:bpb", "--metric",
-                          f"{acc}=arc_challenge:acc_norm", "--set", f"size={size}", "--set",
-                          f"recipe={recipe}", "--out-dir", str(imported)], capsys)
+        code, _, _ = run(
+            [
+                "import-table",
+                str(path),
+                "--revision-column",
+                "_step",
+                "--rows",
+                "last",
+                "--metric",
+                f"{bpb}=arc_challenge:bpb",
+                "--metric",
+                f"{acc}=arc_challenge:acc_norm",
+                "--set",
+                f"size={size}",
+                "--set",
+                f"recipe={recipe}",
+                "--out-dir",
+                str(imported),
+            ],
+            capsys,
+        )
         assert code == 0
     out = tmp_path / "fit"
-    code, _, _ = run(["fit", "--results", str(imported), "--proxy-task", "arc_challenge",
-                      "--proxy-metric", "bpb", "--proxy-where", "size=190M", "--target-task",
-                      "arc_challenge", "--target-metric", "acc_norm", "--target-where",
-                      "size=3B", "--form", "ladder", "--intermediate-metric", "bpb",
-                      "--chance", "0.25", "--n-boot", N_BOOT, "--quiet",
-                      "--out-dir", str(out)], capsys)
+    code, _, _ = run(
+        [
+            "fit",
+            "--results",
+            str(imported),
+            "--proxy-task",
+            "arc_challenge",
+            "--proxy-metric",
+            "bpb",
+            "--proxy-where",
+            "size=190M",
+            "--target-task",
+            "arc_challenge",
+            "--target-metric",
+            "acc_norm",
+            "--target-where",
+            "size=3B",
+            "--form",
+            "ladder",
+            "--intermediate-metric",
+            "bpb",
+            "--chance",
+            "0.25",
+            "--n-boot",
+            N_BOOT,
+            "--quiet",
+            "--out-dir",
+            str(out),
+        ],
+        capsys,
+    )
     assert code == 0
     payload = assert_outputs(out, "fit")
     final = {}
@@ -343,8 +545,9 @@ def test_olmo_ladder_two_step_fit(data_dir, tmp_path, capsys):
     y = np.array([final[f"3B-{k}"][1] for k in keys])
     assert [p["y"] for p in payload["points"]] == y.tolist()
     step1 = np.polyfit(x, z, 1)
-    (k, x0), _ = curve_fit(lambda v, k, x0: 0.25 + 0.75 * expit(k * (v - x0)), z, y,
-                           p0=(-5.0, 1.0), maxfev=20000)
+    (k, x0), _ = curve_fit(
+        lambda v, k, x0: 0.25 + 0.75 * expit(k * (v - x0)), z, y, p0=(-5.0, 1.0), maxfev=20000
+    )
     manual = 0.25 + 0.75 * expit(k * (np.polyval(step1, x) - x0))
     assert [p["fitted"] for p in payload["points"]] == pytest.approx(manual, rel=1e-4)
     assert payload["params"]["step1"]["slope"] == pytest.approx(step1[0], rel=1e-9)

@@ -21,9 +21,21 @@ import pytest
 from predictors.cli import main as predict_main
 from rbridge_tasks.cli import main as rbridge_main
 
-TINY = ["--proxy-task", "tiny_nll", "--proxy-metric", "answer_nll", "--proxy-where",
-        "role=proxy", "--target-task", "tiny_mc", "--target-metric", "acc", "--target-where",
-        "role=target", "--quiet"]
+TINY = [
+    "--proxy-task",
+    "tiny_nll",
+    "--proxy-metric",
+    "answer_nll",
+    "--proxy-where",
+    "role=proxy",
+    "--target-task",
+    "tiny_mc",
+    "--target-metric",
+    "acc",
+    "--target-where",
+    "role=target",
+    "--quiet",
+]
 
 
 def rbridge_error(argv: list[str], capsys) -> str:
@@ -58,8 +70,10 @@ def exact_paired_win_probability(a: np.ndarray, b: np.ndarray) -> float:
 def test_rank_with_item_bootstrap_on_lm_eval_samples(lm_eval_runs, tmp_path, capsys):
     """Recipes A-D, plus A2: a second untrained proxy (another seed) sharing A's target, so one
     pair (A vs A2) is a close call whose win probability is far from 0 and 1."""
-    proxies = {key: next((lm_eval_runs / "runs" / f"proxy-{key}").rglob("results_*.json"))
-               for key in "ABCD"}
+    proxies = {
+        key: next((lm_eval_runs / "runs" / f"proxy-{key}").rglob("results_*.json"))
+        for key in "ABCD"
+    }
     proxies["A2"] = next((lm_eval_runs / "extra" / "dup").rglob("results_*.json"))
     lines = ["path,role,key"]
     for key, path in proxies.items():
@@ -68,8 +82,20 @@ def test_rank_with_item_bootstrap_on_lm_eval_samples(lm_eval_runs, tmp_path, cap
     manifest = tmp_path / "manifest.csv"
     manifest.write_text("\n".join(lines) + "\n")
     out = tmp_path / "rank"
-    code = predict_main(["rank", "--manifest", str(manifest), *TINY, "--bootstrap", "items",
-                         "--n-boot", "4000", "--out-dir", str(out)])
+    code = predict_main(
+        [
+            "rank",
+            "--manifest",
+            str(manifest),
+            *TINY,
+            "--bootstrap",
+            "items",
+            "--n-boot",
+            "4000",
+            "--out-dir",
+            str(out),
+        ]
+    )
     capsys.readouterr()
     assert code == 0
     payload = json.loads((out / "rank.json").read_text())
@@ -78,8 +104,7 @@ def test_rank_with_item_bootstrap_on_lm_eval_samples(lm_eval_runs, tmp_path, cap
     for key, path in proxies.items():
         samples = next(path.parent.glob("samples_tiny_nll_*.jsonl"))
         rows = [json.loads(line) for line in samples.read_text().splitlines()]
-        items[key] = np.array([r["answer_nll"] for r in sorted(rows,
-                                                               key=lambda r: r["doc"]["id"])])
+        items[key] = np.array([r["answer_nll"] for r in sorted(rows, key=lambda r: r["doc"]["id"])])
     close_calls = 0
     for pair in payload["pairs"]:
         # lower NLL is better: A beats B when A's resampled mean NLL is below B's
@@ -94,24 +119,49 @@ def test_rank_with_item_bootstrap_on_lm_eval_samples(lm_eval_runs, tmp_path, cap
 
 def test_fit_and_evaluate_on_lm_eval_runs(lm_eval_runs, tmp_path, capsys):
     out = tmp_path / "fit"
-    code = predict_main(["fit", "--results", str(lm_eval_runs / "runs"), *TINY, "--form",
-                         "linear", "--group-by", "corpus", "--n-boot", "100", "--out-dir",
-                         str(out)])
+    code = predict_main(
+        [
+            "fit",
+            "--results",
+            str(lm_eval_runs / "runs"),
+            *TINY,
+            "--form",
+            "linear",
+            "--group-by",
+            "corpus",
+            "--n-boot",
+            "100",
+            "--out-dir",
+            str(out),
+        ]
+    )
     _, err = capsys.readouterr()
     assert code == 0 and "only 4 points" in err  # too few points: warned, not hidden
     payload = json.loads((out / "fit.json").read_text())
     x = [p["x"] for p in payload["points"]]
     y = [p["y"] for p in payload["points"]]
     for point in payload["points"]:
-        assert point["x"] == raw(Path(point["proxy_run"]))["results"]["tiny_nll"][
-            "answer_nll,none"]
+        assert point["x"] == raw(Path(point["proxy_run"]))["results"]["tiny_nll"]["answer_nll,none"]
     slope, intercept = np.polyfit(x, y, 1)
     assert (payload["params"]["slope"], payload["params"]["intercept"]) == pytest.approx(
-        (slope, intercept), rel=1e-9, abs=1e-12)
+        (slope, intercept), rel=1e-9, abs=1e-12
+    )
     assert any("fewer than 3 per parameter" in w for w in payload["warnings"])
     assert (out / "fit.png").read_bytes()[:4] == b"\x89PNG"
-    code = predict_main(["evaluate", "--results", str(lm_eval_runs / "runs"), *TINY, "--form",
-                         "linear", "--group-by", "corpus", "--no-plot", "--json"])
+    code = predict_main(
+        [
+            "evaluate",
+            "--results",
+            str(lm_eval_runs / "runs"),
+            *TINY,
+            "--form",
+            "linear",
+            "--group-by",
+            "corpus",
+            "--no-plot",
+            "--json",
+        ]
+    )
     evaluation = json.loads(capsys.readouterr()[0])
     assert code == 0 and {r["fit_on"] for r in evaluation["transfer"]} == {"code", "web"}
     assert evaluation["protocol"]["forms"]["linear"]["n_folds"] == 4  # LOO: 4 points < 5 folds
@@ -145,48 +195,103 @@ def test_nan_value(lm_eval_runs, tmp_path, capsys):
 
 
 def test_single_data_point(lm_eval_runs, capsys):
-    message = rbridge_error(["fit", "--results", str(lm_eval_runs / "runs"), *TINY, "--where",
-                             "recipe=A"], capsys)
+    message = rbridge_error(
+        ["fit", "--results", str(lm_eval_runs / "runs"), *TINY, "--where", "recipe=A"], capsys
+    )
     assert "only 1 joined proxy/target point(s) (key 'A')" in message
 
 
 def test_mismatched_join(lm_eval_runs, capsys):
-    message = rbridge_error(["fit", "--results", str(lm_eval_runs / "runs"), *TINY,
-                             "--proxy-where", "recipe=A", "--target-where", "recipe=B"], capsys)
+    message = rbridge_error(
+        [
+            "fit",
+            "--results",
+            str(lm_eval_runs / "runs"),
+            *TINY,
+            "--proxy-where",
+            "recipe=A",
+            "--target-where",
+            "recipe=B",
+        ],
+        capsys,
+    )
     assert "no 'recipe' value is shared by proxy and target runs" in message
     assert "proxy keys ['A'] (1), target keys ['B'] (1)" in message
 
 
 def test_duplicated_runs(lm_eval_runs, capsys):
-    message = rbridge_error(["fit", "--results", str(lm_eval_runs / "runs"),
-                             str(lm_eval_runs / "extra" / "dup"), *TINY], capsys)
+    message = rbridge_error(
+        [
+            "fit",
+            "--results",
+            str(lm_eval_runs / "runs"),
+            str(lm_eval_runs / "extra" / "dup"),
+            *TINY,
+        ],
+        capsys,
+    )
     assert "join key(s) have several runs, e.g. 'A'" in message and "proxy-dup" in message
 
 
 def test_gate_needs_single_runs_and_fit_files_are_checked(lm_eval_runs, tmp_path, capsys):
     out = tmp_path / "fit"
-    assert predict_main(["fit", "--results", str(lm_eval_runs / "runs"), *TINY, "--form",
-                         "linear", "--n-boot", "50", "--out-dir", str(out)]) == 0
+    assert (
+        predict_main(
+            [
+                "fit",
+                "--results",
+                str(lm_eval_runs / "runs"),
+                *TINY,
+                "--form",
+                "linear",
+                "--n-boot",
+                "50",
+                "--out-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     fit_file = out / "fit.json"
-    message = rbridge_error(["gate", "--fit", str(fit_file), "--baseline",
-                             str(lm_eval_runs / "runs"), "--candidate",
-                             str(lm_eval_runs / "extra" / "orphan"), "--quiet"], capsys)
+    message = rbridge_error(
+        [
+            "gate",
+            "--fit",
+            str(fit_file),
+            "--baseline",
+            str(lm_eval_runs / "runs"),
+            "--candidate",
+            str(lm_eval_runs / "extra" / "orphan"),
+            "--quiet",
+        ],
+        capsys,
+    )
     assert "the baseline must be one run, found 8" in message
     data = raw(fit_file)
     data["model"]["points"]["y"][0] += 0.5
     fit_file.write_text(json.dumps(data))
-    message = rbridge_error(["leaderboard", "--fit", str(fit_file), "--results",
-                             str(lm_eval_runs / "extra")], capsys)
+    message = rbridge_error(
+        ["leaderboard", "--fit", str(fit_file), "--results", str(lm_eval_runs / "extra")], capsys
+    )
     assert f"{fit_file}, field 'model.params.intercept': refitting gives" in message
-    message = rbridge_error(["leaderboard", "--fit", str(lm_eval_runs / "tasks" / "mc.json"),
-                             "--results", str(lm_eval_runs / "extra")], capsys)
+    message = rbridge_error(
+        [
+            "leaderboard",
+            "--fit",
+            str(lm_eval_runs / "tasks" / "mc.json"),
+            "--results",
+            str(lm_eval_runs / "extra"),
+        ],
+        capsys,
+    )
     assert "mc.json, field 'model': not a fit file" in message
 
 
 def test_bad_arguments(lm_eval_runs, capsys):
-    message = rbridge_error(["fit", "--results", str(lm_eval_runs / "runs"), *TINY,
-                             "--where", "recipe~A"], capsys)
+    message = rbridge_error(
+        ["fit", "--results", str(lm_eval_runs / "runs"), *TINY, "--where", "recipe~A"], capsys
+    )
     assert "--where 'recipe~A': expected FIELD=VALUE" in message
     message = rbridge_error(["fit", *TINY], capsys)
     assert "no input: pass --results" in message
@@ -197,9 +302,12 @@ def test_bad_arguments(lm_eval_runs, capsys):
 def test_console_script_reports_one_line(lm_eval_runs):
     rbridge = Path(sys.executable).with_name("rbridge")
     args = [a if a != "answer_nll" else "rbridge_nll" for a in TINY]
-    result = subprocess.run([str(rbridge), "predict", "rank", "--results",
-                             str(lm_eval_runs / "runs"), *args], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [str(rbridge), "predict", "rank", "--results", str(lm_eval_runs / "runs"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "has no metric 'rbridge_nll'" in result.stderr

@@ -105,15 +105,23 @@ def test_check_estimator_fails_only_for_the_one_column_rule(estimator):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         results = check_estimator(estimator, on_fail=None)
-    unexplained = [(r["check_name"], str(r["exception"])[:200]) for r in results
-                   if r["status"] == "failed"
-                   and not any(reason in str(r["exception"]) for reason in UNIVARIATE_REASONS)
-                   and r["check_name"] not in WRAPPED_MESSAGE_CHECKS]
+    unexplained = [
+        (r["check_name"], str(r["exception"])[:200])
+        for r in results
+        if r["status"] == "failed"
+        and not any(reason in str(r["exception"]) for reason in UNIVARIATE_REASONS)
+        and r["check_name"] not in WRAPPED_MESSAGE_CHECKS
+    ]
     assert not unexplained
     passed = {r["check_name"] for r in results if r["status"] == "passed"}
-    for name in ("check_get_params_invariance", "check_set_params",
-                 "check_no_attributes_set_in_init", "check_parameters_default_constructible",
-                 "check_fit2d_1sample", "check_estimators_unfitted"):
+    for name in (
+        "check_get_params_invariance",
+        "check_set_params",
+        "check_no_attributes_set_in_init",
+        "check_parameters_default_constructible",
+        "check_fit2d_1sample",
+        "check_estimators_unfitted",
+    ):
         assert name in passed, name
 
 
@@ -130,7 +138,8 @@ def test_one_column_conventions(estimator):
     assert again == pytest.approx(pred, rel=1e-6, abs=1e-9)
     assert fitted.fit(col(X_NLL), y).predict(col(X_NLL)) == pytest.approx(pred)  # idempotent
     assert fitted.score(col(X_NLL), y) == pytest.approx(
-        1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2))
+        1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2)
+    )
     with pytest.raises(ValueError, match="NaN"):
         clone(estimator).fit(col([1.0, np.nan, 2.0, 3.0]), [0.1, 0.2, 0.3, 0.4])
 
@@ -174,8 +183,10 @@ def test_clear_errors_for_impossible_fits():
         LinearFit().fit(col([1.0]), [0.3])
     with pytest.raises(RBridgeError, match="positive proxy scores, got minimum -1"):
         LogarithmicFit().fit(col([-1.0, 1.0, 2.0]), [0.1, 0.2, 0.3])
-    with pytest.raises(RBridgeError, match="3 distinct proxy scores, got 2"), \
-            warnings.catch_warnings():
+    with (
+        pytest.raises(RBridgeError, match="3 distinct proxy scores, got 2"),
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("ignore", TooFewPointsWarning)
         QuadraticFit().fit(col([1.0, 1.0, 2.0, 2.0]), [0.1, 0.2, 0.3, 0.4])
     with pytest.raises(RBridgeError, match="chance < ceiling"):
@@ -192,16 +203,27 @@ def test_two_step_ladder_recovers_composition_and_splits_intermediate_in_cv():
     assert ladder.step1_.slope_ == pytest.approx(0.6, rel=1e-9)
     assert (ladder.step2_.k_, ladder.step2_.x0_) == pytest.approx((-2.5, 2.0), rel=1e-6)
     assert ladder.predict(col([2.0])) == pytest.approx(
-        0.25 + 0.75 * expit(-2.5 * (0.8 + 1.2 - 2.0)), rel=1e-6)
+        0.25 + 0.75 * expit(-2.5 * (0.8 + 1.2 - 2.0)), rel=1e-6
+    )
     noisy = y + NOISE
     cv = KFold(4, shuffle=True, random_state=1)
-    scores = cross_val_score(ladder, col(X_NLL), noisy, cv=cv, params={"intermediate": z},
-                             scoring="neg_mean_absolute_error")
+    scores = cross_val_score(
+        ladder,
+        col(X_NLL),
+        noisy,
+        cv=cv,
+        params={"intermediate": z},
+        scoring="neg_mean_absolute_error",
+    )
     manual = []
     for train, test in cv.split(X_NLL):
         step1 = np.polyfit(X_NLL[train], z[train], 1)
-        (k, x0), _ = curve_fit(lambda v, k, x0: 0.25 + 0.75 * expit(k * (v - x0)), z[train],
-                               noisy[train], p0=(-1.0, 2.0))
+        (k, x0), _ = curve_fit(
+            lambda v, k, x0: 0.25 + 0.75 * expit(k * (v - x0)),
+            z[train],
+            noisy[train],
+            p0=(-1.0, 2.0),
+        )
         pred = 0.25 + 0.75 * expit(k * (np.polyval(step1, X_NLL[test]) - x0))
         manual.append(-np.mean(np.abs(noisy[test] - pred)))
     assert scores == pytest.approx(manual, rel=1e-4)
@@ -238,13 +260,16 @@ def _independent_train_r2(form: str, x: np.ndarray, y: np.ndarray) -> float:
 def test_form_selector_follows_the_paper_protocol():
     y = 0.95 * np.exp(-0.5 * X_NLL) + NOISE
     selector = FormSelector().fit(col(X_NLL), y)
-    expected = {f: _independent_train_r2(f, X_NLL, y)
-                for f in ("linear", "quadratic", "exponential", "logarithmic")}
+    expected = {
+        f: _independent_train_r2(f, X_NLL, y)
+        for f in ("linear", "quadratic", "exponential", "logarithmic")
+    }
     for form, value in expected.items():
         assert selector.cv_results_[form].summary()["train_r2"] == pytest.approx(value, rel=1e-5)
     assert selector.form_ == max(expected, key=expected.get)
     assert selector.predict(col(X_NLL)) == pytest.approx(
-        make_form(selector.form_).fit(col(X_NLL), y).predict(col(X_NLL)))
+        make_form(selector.form_).fit(col(X_NLL), y).predict(col(X_NLL))
+    )
 
 
 def test_form_selector_skips_log_for_negative_scores_and_can_select_by_test_mae():

@@ -70,8 +70,7 @@ def test_leave_one_group_out_matches_sklearn():
 def test_extrapolation_split_holds_out_the_best_proxy_scores():
     x = np.arange(1.0, 11.0).reshape(-1, 1)
     y = 2.0 * x[:, 0]
-    better_high = extrapolation_split(LinearFit(), x, y, proxy_higher_is_better=True,
-                                      fraction=0.2)
+    better_high = extrapolation_split(LinearFit(), x, y, proxy_higher_is_better=True, fraction=0.2)
     assert sorted(better_high["test_index"]) == [8, 9]
     assert better_high["predictions"] == pytest.approx([18.0, 20.0])
     assert better_high["mae"] == pytest.approx(0.0, abs=1e-12)
@@ -108,8 +107,9 @@ def test_bootstrap_intervals_agree_with_analytic_ols_intervals():
     x = rng.uniform(0, 10, 40)
     y = 1.0 + 2.0 * x + rng.normal(0, 0.5, 40)
     x0 = np.array([2.0, 5.0, 9.0])
-    boot = bootstrap_predictions(LinearFit(), x.reshape(-1, 1), y, x0, n_boot=1000, alpha=0.1,
-                                 random_state=0)
+    boot = bootstrap_predictions(
+        LinearFit(), x.reshape(-1, 1), y, x0, n_boot=1000, alpha=0.1, random_state=0
+    )
     conf, pred = _ols_half_widths(x, y, x0, 0.1)
     for kind, analytic in (("confidence", conf), ("prediction", pred)):
         lower, upper = boot.interval(kind)
@@ -122,8 +122,9 @@ def test_bootstrap_is_seeded_and_widens_with_score_noise():
     first = bootstrap_predictions(LinearFit(), X, Y, [2.0], n_boot=200, random_state=3)
     again = bootstrap_predictions(LinearFit(), X, Y, [2.0], n_boot=200, random_state=3)
     assert np.array_equal(first.curve, again.curve)
-    noisy = bootstrap_predictions(LinearFit(), X, Y, [2.0], n_boot=200, random_state=3,
-                                  x_new_stderr=[0.5])
+    noisy = bootstrap_predictions(
+        LinearFit(), X, Y, [2.0], n_boot=200, random_state=3, x_new_stderr=[0.5]
+    )
     width = np.subtract(*first.interval("confidence")[::-1])
     noisy_width = np.subtract(*noisy.interval("confidence")[::-1])
     assert noisy_width > 2 * width

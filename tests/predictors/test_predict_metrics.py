@@ -31,8 +31,9 @@ from predictors.ranking import (
 PROXY_NLL = [3.0, 2.0, 2.5, 1.0]
 TARGET_ACC = [0.30, 0.40, 0.35, 0.38]
 
-values = st.lists(st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False), min_size=3,
-                  max_size=12)
+values = st.lists(
+    st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False), min_size=3, max_size=12
+)
 
 
 def test_r2_and_mae_hand_computed():
@@ -51,42 +52,50 @@ def test_r2_undefined_cases_are_nan():
 @given(st.data())
 def test_r2_and_mae_match_sklearn(data):
     y = np.array(data.draw(values))
-    pred = np.array(data.draw(st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=len(y),
-                                       max_size=len(y))))
+    pred = np.array(
+        data.draw(st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=len(y), max_size=len(y)))
+    )
     if np.ptp(y) > 1e-6:
         assert r2(y, pred) == pytest.approx(r2_score(y, pred), rel=1e-9, abs=1e-9)
     assert mae(y, pred) == pytest.approx(mean_absolute_error(y, pred), rel=1e-9, abs=1e-9)
 
 
 def test_decision_accuracy_hand_computed():
-    result = decision_accuracy(PROXY_NLL, TARGET_ACC, proxy_higher_is_better=False,
-                               target_higher_is_better=True)
+    result = decision_accuracy(
+        PROXY_NLL, TARGET_ACC, proxy_higher_is_better=False, target_higher_is_better=True
+    )
     assert result.accuracy == pytest.approx(5 / 6, abs=1e-12)
     assert (result.n_pairs, result.n_target_ties, result.n_proxy_ties) == (6, 0, 0)
 
 
 def test_decision_accuracy_tie_rules():
     # (0,1): proxy tie, target decides -> 1/2; (0,2): agree -> 1; (1,2): target tie -> left out
-    result = decision_accuracy([1.0, 1.0, 2.0], [0.1, 0.2, 0.2], proxy_higher_is_better=True,
-                               target_higher_is_better=True)
+    result = decision_accuracy(
+        [1.0, 1.0, 2.0], [0.1, 0.2, 0.2], proxy_higher_is_better=True, target_higher_is_better=True
+    )
     assert result.accuracy == pytest.approx(0.75, abs=1e-12)
     assert (result.n_pairs, result.n_target_ties, result.n_proxy_ties) == (2, 1, 1)
 
 
 def test_decision_accuracy_all_target_ties_is_nan():
-    assert math.isnan(decision_accuracy([1, 2, 3], [5, 5, 5], proxy_higher_is_better=True,
-                                        target_higher_is_better=True).accuracy)
+    assert math.isnan(
+        decision_accuracy(
+            [1, 2, 3], [5, 5, 5], proxy_higher_is_better=True, target_higher_is_better=True
+        ).accuracy
+    )
 
 
 def test_direction_flip_mirrors_accuracy():
-    same = decision_accuracy(PROXY_NLL, TARGET_ACC, proxy_higher_is_better=True,
-                             target_higher_is_better=True).accuracy
+    same = decision_accuracy(
+        PROXY_NLL, TARGET_ACC, proxy_higher_is_better=True, target_higher_is_better=True
+    ).accuracy
     assert same == pytest.approx(1 / 6, abs=1e-12)
 
 
 def test_kendall_and_spearman_hand_computed():
-    metrics = ranking_metrics(PROXY_NLL, TARGET_ACC, proxy_higher_is_better=False,
-                              target_higher_is_better=True)
+    metrics = ranking_metrics(
+        PROXY_NLL, TARGET_ACC, proxy_higher_is_better=False, target_higher_is_better=True
+    )
     # 5 concordant, 1 discordant of 6 pairs; rank differences (0, -1, 0, 1): 1 - 6*2/(4*15)
     assert metrics["kendall_tau_b"] == pytest.approx(4 / 6, abs=1e-12)
     assert metrics["spearman"] == pytest.approx(0.8, abs=1e-12)
@@ -132,12 +141,22 @@ def test_recipe_bootstrap_matches_exact_enumeration():
     proxy, target = [1.0, 2.0, 3.0], [0.2, 0.1, 0.3]
     exact = []
     for index in itertools.product(range(3), repeat=3):
-        da = decision_accuracy(np.take(proxy, index), np.take(target, index),
-                               proxy_higher_is_better=True, target_higher_is_better=True)
+        da = decision_accuracy(
+            np.take(proxy, index),
+            np.take(target, index),
+            proxy_higher_is_better=True,
+            target_higher_is_better=True,
+        )
         if not math.isnan(da.accuracy):
             exact.append(da.accuracy)
-    boot = bootstrap_ranking(proxy, target, proxy_higher_is_better=True,
-                             target_higher_is_better=True, n_boot=20000, random_state=3)
+    boot = bootstrap_ranking(
+        proxy,
+        target,
+        proxy_higher_is_better=True,
+        target_higher_is_better=True,
+        n_boot=20000,
+        random_state=3,
+    )
     assert np.nanmean(boot.draws) == pytest.approx(np.mean(exact), abs=0.01)
     assert boot.lower <= 2 / 3 <= boot.upper
 
@@ -153,15 +172,25 @@ def test_item_bootstrap_win_probability_matches_exact_enumeration():
         wins += 1.0 if diff > 1e-12 else 0.5 if abs(diff) <= 1e-12 else 0.0
     exact = wins / len(cases)
     boot = bootstrap_ranking(
-        [items_a.mean(), items_b.mean()], [0.5, 0.4], proxy_higher_is_better=True,
-        target_higher_is_better=True, mode="items",
-        proxy_items=np.vstack([items_a, items_b]), n_boot=20000, random_state=1)
+        [items_a.mean(), items_b.mean()],
+        [0.5, 0.4],
+        proxy_higher_is_better=True,
+        target_higher_is_better=True,
+        mode="items",
+        proxy_items=np.vstack([items_a, items_b]),
+        n_boot=20000,
+        random_state=1,
+    )
     assert boot.win_probability[0, 1] == pytest.approx(exact, abs=0.01)
     assert boot.win_probability[1, 0] == pytest.approx(1 - exact, abs=0.01)
 
 
 def test_perfect_agreement_has_degenerate_interval():
-    boot = bootstrap_ranking([1, 2, 3, 4, 5], [0.1, 0.2, 0.3, 0.4, 0.5],
-                             proxy_higher_is_better=True, target_higher_is_better=True,
-                             n_boot=500)
+    boot = bootstrap_ranking(
+        [1, 2, 3, 4, 5],
+        [0.1, 0.2, 0.3, 0.4, 0.5],
+        proxy_higher_is_better=True,
+        target_higher_is_better=True,
+        n_boot=500,
+    )
     assert boot.lower == 1.0 and boot.upper == 1.0

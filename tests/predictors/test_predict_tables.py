@@ -16,10 +16,15 @@ from rbridge_tasks.errors import RBridgeError
 
 def test_obsscaling_rows_become_results_files(data_dir, tmp_path):
     table = data_dir / "obsscaling" / "base_llm_benchmark_eval.csv"
-    spec = TableSpec(metrics=[MetricColumn.parse("GSM8K=gsm8k:exact_match"),
-                              MetricColumn.parse("HumanEval=humaneval:pass@1")],
-                     model_column="Model", metadata_columns={"Model Family": "family"},
-                     where=("Model Family=Qwen*",))
+    spec = TableSpec(
+        metrics=[
+            MetricColumn.parse("GSM8K=gsm8k:exact_match"),
+            MetricColumn.parse("HumanEval=humaneval:pass@1"),
+        ],
+        model_column="Model",
+        metadata_columns={"Model Family": "family"},
+        where=("Model Family=Qwen*",),
+    )
     results, notes = table_to_results(table, spec)
     with open(table, newline="", encoding="utf-8") as handle:
         rows = [r for r in csv.DictReader(handle) if r["Model Family"].startswith("Qwen")]
@@ -41,8 +46,10 @@ def test_empty_cells_are_left_out_and_counted(data_dir):
     with open(table, newline="", encoding="utf-8") as handle:
         empty = sum(1 for r in csv.DictReader(handle) if not r["HumanEval"])
     assert empty > 0
-    results, notes = table_to_results(table, TableSpec(
-        metrics=[MetricColumn.parse("HumanEval=humaneval:pass@1")], model_column="Model"))
+    results, notes = table_to_results(
+        table,
+        TableSpec(metrics=[MetricColumn.parse("HumanEval=humaneval:pass@1")], model_column="Model"),
+    )
     assert len(results) == 148 - empty
     assert f"{empty} empty cell(s) (not evaluated) left out" in notes[1]
 
@@ -51,15 +58,19 @@ def test_swallow_yaml_nested_fields(data_dir):
     path = data_dir / "swallow_leaderboard" / "model.yml"
     models = yaml.safe_load(path.read_text(encoding="utf-8"))
     with_pre = [m for m in models if "en_pre" in (m.get("results") or {})]
-    results, _ = table_to_results(path, TableSpec(
-        metrics=[MetricColumn.parse("results.en_pre.GSM8K=gsm8k:exact_match")],
-        model_column="model_id", metadata_columns={"family": "family", "params": "params"}))
+    results, _ = table_to_results(
+        path,
+        TableSpec(
+            metrics=[MetricColumn.parse("results.en_pre.GSM8K=gsm8k:exact_match")],
+            model_column="model_id",
+            metadata_columns={"family": "family", "params": "params"},
+        ),
+    )
     assert len(results) == len(with_pre) == 50
     by_model = {r["model_name"]: r for r in results}
     for model in with_pre:
         record = by_model[model["model_id"]]
-        assert record["results"]["gsm8k"]["exact_match,none"] == model["results"]["en_pre"][
-            "GSM8K"]
+        assert record["results"]["gsm8k"]["exact_match,none"] == model["results"]["en_pre"]["GSM8K"]
         assert record["configs"]["gsm8k"]["metadata"]["params"] == model["params"]
 
 
@@ -68,9 +79,15 @@ def test_olmo_ladder_last_checkpoint(data_dir):
     with open(path, newline="", encoding="utf-8") as handle:
         last = list(csv.DictReader(handle))[-1]
     column = "eval/downstream/csqa_val_rc_5shot_len_norm"
-    results, _ = table_to_results(path, TableSpec(
-        metrics=[MetricColumn.parse(f"{column}=csqa:acc_norm")], revision_column="_step",
-        rows="last", constants={"recipe": "10xC"}))
+    results, _ = table_to_results(
+        path,
+        TableSpec(
+            metrics=[MetricColumn.parse(f"{column}=csqa:acc_norm")],
+            revision_column="_step",
+            rows="last",
+            constants={"recipe": "10xC"},
+        ),
+    )
     assert len(results) == 1
     record = results[0]
     assert record["model_name"] == "1B-10xC"
@@ -81,8 +98,11 @@ def test_olmo_ladder_last_checkpoint(data_dir):
 
 def test_table_errors_name_the_file_and_column(data_dir, tmp_path):
     table = data_dir / "obsscaling" / "base_llm_benchmark_eval.csv"
-    with pytest.raises(RBridgeError, match=r"base_llm_benchmark_eval\.csv: no column\(s\) "
-                                           r"\['GSM-8K'\]"):
+    with pytest.raises(
+        RBridgeError,
+        match=r"base_llm_benchmark_eval\.csv: no column\(s\) "
+        r"\['GSM-8K'\]",
+    ):
         table_to_results(table, TableSpec(metrics=[MetricColumn.parse("GSM-8K=gsm8k:acc")]))
     with pytest.raises(RBridgeError, match=r"expected COLUMN=TASK:METRIC"):
         MetricColumn.parse("GSM8K")
@@ -91,10 +111,14 @@ def test_table_errors_name_the_file_and_column(data_dir, tmp_path):
     assert MetricColumn.parse("a=b=t:loss:lower").column == "a=b"
     bad = tmp_path / "bad.csv"
     bad.write_text("Model,GSM8K\nm1,0.5\nm2,lots\n")
-    with pytest.raises(RBridgeError, match=r"bad\.csv, line 3, field 'GSM8K': value 'lots' is "
-                                           r"not a number"):
-        table_to_results(bad, TableSpec(metrics=[MetricColumn.parse("GSM8K=gsm8k:acc")],
-                                        model_column="Model"))
+    with pytest.raises(
+        RBridgeError,
+        match=r"bad\.csv, line 3, field 'GSM8K': value 'lots' is "
+        r"not a number",
+    ):
+        table_to_results(
+            bad, TableSpec(metrics=[MetricColumn.parse("GSM8K=gsm8k:acc")], model_column="Model")
+        )
     listed = tmp_path / "bad.yml"
     listed.write_text("models: 3\n")
     with pytest.raises(RBridgeError, match="a YAML table must be a list of records"):
