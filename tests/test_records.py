@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rbridge_tasks.answer_lines import split_final_answer, strip_final_answer
+from rbridge_tasks.answer_lines import scored_span, strip_final_answer
 from rbridge_tasks.errors import RBridgeError
 from rbridge_tasks.records import parse_record
 from rbridge_tasks.trace_io import TraceAppender, read_traces, write_traces
@@ -134,12 +134,12 @@ def test_appender_repairs_a_crashed_tail_and_resumes(tmp_path):
         ("Add.\n\nFinal Answer: The final answer is $4$. I hope it is correct.", "Add."),
         ("Add.\nThe answer is 4\nI hope it is correct.\n", "Add."),
         ("Add 16 - 3 - 4 = 9.\n#### 9", "Add 16 - 3 - 4 = 9."),
-        ("So the answer is (B).", "So the answer is (B)."),  # nothing before it: keep the text
+        ("So the answer is (B).", ""),  # nothing but the answer: nothing to score
         ("No answer line here.", "No answer line here."),
     ],
 )
 def test_final_answer_line_is_stripped(text, kept):
-    assert split_final_answer(text)[0] == kept
+    assert scored_span(text).trace(text) == kept
 
 
 def test_stripping_cuts_frontier_tokens_at_the_same_character():
@@ -159,3 +159,11 @@ def test_stripping_cuts_frontier_tokens_at_the_same_character():
     assert stripped.token_texts == ("Sum", ".")
     assert stripped.token_logprobs == (-1.0, -2.0)
     assert stripped.meta["stripped_answer_text"] == "\nThe answer is 4."
+    answer_only = parse_record(
+        good(
+            trace="The answer is 4.",
+            frontier_tokens=[{"text": "The answer is 4.", "logprob": -1.0}],
+        ),
+        source="x",
+    )
+    assert strip_final_answer(answer_only) == answer_only  # left whole: nothing else to score

@@ -12,6 +12,7 @@ import yaml
 from lm_eval_runs import task_manager
 from trace_fixtures import real_texts, record
 
+from rbridge_tasks.answer_lines import scored_span
 from rbridge_tasks.errors import RBridgeError
 from rbridge_tasks.released import ReleasedMapping, read_released
 
@@ -65,7 +66,11 @@ def write_released(root: Path, records: list[dict], fields: dict[str, str], part
 
 @pytest.fixture(scope="module")
 def records(frontier_dir):
-    return [record(frontier_dir, "gsm8k", i, q, t) for i, q, t in real_texts("gsm8k", 2)]
+    """Reasoning without its own closing answer, so the released copy's answer line is the tail."""
+    return [
+        record(frontier_dir, "gsm8k", i, q, scored_span(t).trace(t))
+        for i, q, t in real_texts("gsm8k", 2)
+    ]
 
 
 def test_default_layout_is_read_and_the_answer_line_stripped(tmp_path, records):

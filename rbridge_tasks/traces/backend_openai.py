@@ -1,0 +1,252 @@
+"""OpenAI-compatible HTTP backend (OpenAI, vLLM's server, ...), on the standard library.
+
+Two endpoints: `/v1/chat/completions` (logprobs with each token's raw `bytes`, as OpenAI
+returns them) and `/v1/completions` (legacy; tokens as strings, `bytes:\\xNN` for byte pieces).
+Either way the token texts come from the bytes by incremental UTF-8 decoding, so a character
+split over tokens goes to the token that completes it (`token_text.py`).
+
+Requests run `concurrency` at a time, results come back in request order, and failures are
+retried: HTTP 429 after the server's Retry-After when it sends one, 5xx, timeouts and dropped
+connections after an exponential backoff with a cap, at most `max_retries` times. An optional
+requests-per-minute budget spaces requests out before the server has to refuse them.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http.client
+import json
+import queue
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from rbridge_tasks.errors import RBridgeError
+from rbridge_tasks.token_cuts import tokens_in_span
+from rbridge_tasks.traces.completions import Completion, GenerationRequest, cut_at_stop
+from rbridge_tasks.traces.token_text import texts_from_bytes
+
+APIS = ("chat", "completions")
+_RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+_BYTE_ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 6
+    backoff_base: float = 1.0
+    backoff_cap: float = 60.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before retry number `attempt` (0-based): the server's Retry-After
+        when it sent one (it knows its limits; the cap is for our own guesses), else
+        exponential backoff up to the cap."""
+        if retry_after is not None:
+            return max(retry_after, 0.0)
+        return min(self.backoff_base * 2**attempt, self.backoff_cap)
+
+
+class _RequestSpacing:
+    """At most `per_minute` request starts per minute, spread evenly (thread safe)."""
+
+    def __init__(self, per_minute: float | None):
+        self.interval = 60.0 / per_minute if per_minute else 0.0
+        self.next_start = 0.0
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next_start)
+            self.next_start = start + self.interval
+        time.sleep(max(0.0, start - now))
+
+
+class OpenAICompatibleBackend:
+    batch_size = None
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str,
+        *,
+        api: str = "chat",
+        api_key: str | None = None,
+        max_new_tokens: int = 1024,
+        stop: Sequence[str] = (),
+        concurrency: int = 4,
+        requests_per_minute: float | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 600.0,
+    ):
+        if api not in APIS:
+            raise RBridgeError(f"unknown API {api!r}; expected one of {list(APIS)}")
+        if concurrency < 1:
+            raise RBridgeError("--concurrency must be at least 1")
+        self.model_name = model
+        self.url = base_url.rstrip("/") + ("/chat/completions" if api == "chat" else "/completions")
+        self.api = api
+        self.api_key = api_key
+        self.max_new_tokens = max_new_tokens
+        self.stops = tuple(stop)
+        self.concurrency = concurrency
+        self.spacing = _RequestSpacing(requests_per_minute)
+        self.retry = retry or RetryPolicy()
+        self.timeout = timeout
+
+    def complete(self, requests: Sequence[GenerationRequest]) -> Iterator[Completion]:
+        """In request order; up to `concurrency` requests in flight on daemon threads, so an
+        interrupted run exits at once instead of waiting for the requests still out. After a
+        request fails for good no new request starts (the run stops there anyway)."""
+        work: queue.Queue[tuple[GenerationRequest, Future] | None] = queue.Queue()
+        halt = threading.Event()
+        futures: list[Future] = []
+        for request in requests:
+            future: Future = Future()
+            futures.append(future)
+            work.put((request, future))
+        for _ in range(self.concurrency):
+            work.put(None)
+            threading.Thread(target=self._worker, args=(work, halt), daemon=True).start()
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            halt.set()
+            for future in futures:
+                future.cancel()
+
+    def _worker(self, work: queue.Queue, halt: threading.Event) -> None:
+        while (item := work.get()) is not None:
+            request, future = item
+            if halt.is_set() or not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(self._complete_one(request))
+            except BaseException as exc:  # handed to the consumer thread, which raises it
+                halt.set()
+                future.set_exception(exc)
+
+    def _complete_one(self, request: GenerationRequest) -> Completion:
+        body: dict = {
+            "model": self.model_name,
+            "temperature": 0.0,
+            "max_tokens": self.max_new_tokens,
+        }
+        if self.api == "chat":
+            body.update(messages=request.prompt.messages(), logprobs=True)
+            prompt_text = request.prompt.user
+        else:
+            body.update(prompt=request.prompt.completion, logprobs=1)
+            prompt_text = request.prompt.completion
+        if self.stops:
+            body["stop"] = list(self.stops)
+        response = self._post(body, request.id)
+        try:
+            choice = response["choices"][0]
+            if self.api == "chat":
+                text = choice["message"]["content"] or ""
+                entries = (choice.get("logprobs") or {}).get("content")
+                if entries is None:
+                    raise KeyError("logprobs.content")
+                chunks = [
+                    bytes(e["bytes"]) if e.get("bytes") is not None else e["token"].encode("utf-8")
+                    for e in entries
+                ]
+                logprobs = [float(e["logprob"]) for e in entries]
+            else:
+                text = choice["text"]
+                logprob_block = choice.get("logprobs") or {}
+                if "tokens" not in logprob_block:
+                    raise KeyError("logprobs.tokens")
+                chunks = [_token_bytes(t) for t in logprob_block["tokens"]]
+                logprobs = [float(lp) for lp in logprob_block["token_logprobs"]]
+            finish_reason = choice.get("finish_reason") or "stop"
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise RBridgeError(
+                f"{self.url}: question {request.id!r}: the response lacks {exc} (the backend "
+                f"needs per-token logprobs; does this server support them?)"
+            ) from exc
+        texts = texts_from_bytes(chunks)
+        joined = "".join(texts)
+        if not joined.startswith(text):
+            raise RBridgeError(
+                f"{self.url}: question {request.id!r}: the logprob tokens spell {joined[:60]!r}"
+                f"..., not the returned text {text[:60]!r}..."
+            )
+        # Servers may return the tokens of a stop sequence that the text leaves out.
+        kept = tokens_in_span(texts, 0, len(text))
+        completion = Completion(
+            text=text,
+            token_texts=tuple(t for _, t in kept),
+            token_logprobs=tuple(logprobs[i] for i, _ in kept),
+            token_ids=None,
+            finish_reason="length" if finish_reason == "length" else "stop",
+            prompt=prompt_text,
+        )
+        return cut_at_stop(completion, self.stops)
+
+    def _post(self, body: dict, request_id: str) -> dict:
+        data = json.dumps(body).encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        last_problem = ""
+        retry_after: float | None = None
+        for attempt in range(self.retry.max_retries + 1):
+            if attempt:
+                time.sleep(self.retry.delay(attempt - 1, retry_after))
+            retry_after = None
+            self.spacing.wait()
+            request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    return json.loads(response.read())
+            except urllib.error.HTTPError as exc:
+                detail = exc.read().decode("utf-8", "replace")[:300]
+                if exc.code not in _RETRY_STATUSES:
+                    raise RBridgeError(
+                        f"{self.url}: question {request_id!r}: HTTP {exc.code}: {detail}"
+                    ) from exc
+                retry_after = _retry_after_seconds(exc.headers.get("Retry-After"))
+                last_problem = f"HTTP {exc.code}: {detail}"
+            except (
+                urllib.error.URLError,
+                http.client.HTTPException,
+                ConnectionError,
+                TimeoutError,
+                json.JSONDecodeError,
+            ) as exc:
+                last_problem = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+        raise RBridgeError(
+            f"{self.url}: question {request_id!r}: giving up after "
+            f"{self.retry.max_retries} retries; last error: {last_problem}"
+        )
+
+
+def _token_bytes(token: str) -> bytes:
+    """Legacy completions tokens: text, or `bytes:\\xe2\\x80` for pieces of a character."""
+    if token.startswith("bytes:"):
+        return bytes(int(h, 16) for h in _BYTE_ESCAPE.findall(token[len("bytes:") :]))
+    return token.encode("utf-8")
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After is either seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,112 @@
+"""`rbridge traces validate`: is a trace pack fit to score, and what does it cover?
+
+Errors (the first stops validation, naming file, line or id, and field): a record that breaks the
+schema (tokens that do not spell the trace, positive logprobs, ...), a missing frontier token
+list (unless `--text-only`), an id that is not a question of its benchmark.
+
+Warnings (reported with the first few ids): a record question that differs from the benchmark's,
+a trace that still ends with a final-answer line, records without an answer or correctness.
+Coverage is the share of the benchmark's questions with a trace. With `--min-coverage`, lower
+coverage fails; with `--strict`, so does any warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rbridge_tasks.answer_lines import scored_span
+from rbridge_tasks.benchmarks import load_questions, normalise_text
+from rbridge_tasks.errors import RBridgeError, located
+from rbridge_tasks.trace_io import read_traces
+from rbridge_tasks.traces.stats import summarise
+
+SHOWN_IDS = 5
+
+
+@dataclass
+class BenchmarkReport:
+    benchmark: str
+    questions: int
+    coverage: float
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ValidationReport:
+    path: str
+    benchmarks: list[BenchmarkReport]
+
+    @property
+    def warning_count(self) -> int:
+        return sum(len(ids) for b in self.benchmarks for ids in b.warnings.values())
+
+    def failures(self, *, min_coverage: float, strict: bool) -> list[str]:
+        out = [
+            f"{b.benchmark}: coverage {b.coverage:.2%} is below --min-coverage {min_coverage:.2%}"
+            for b in self.benchmarks
+            if b.coverage < min_coverage
+        ]
+        if strict and self.warning_count:
+            out.append(f"{self.warning_count} warning(s) under --strict")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "benchmarks": {
+                b.benchmark: {
+                    "questions": b.questions,
+                    "coverage": b.coverage,
+                    "warnings": {
+                        k: {"count": len(v), "ids": v[:SHOWN_IDS]} for k, v in b.warnings.items()
+                    },
+                    "stats": b.stats,
+                }
+                for b in self.benchmarks
+            },
+        }
+
+
+def validate_pack(
+    path: str | Path, *, data_dir: str | Path | None = None, text_only: bool = False
+) -> ValidationReport:
+    path = Path(path)
+    records = read_traces(path, require_tokens=not text_only)
+    if not records:
+        raise RBridgeError(f"{path}: no trace records")
+    reports = []
+    for benchmark in sorted({r.benchmark for r in records}):
+        mine = [r for r in records if r.benchmark == benchmark]
+        questions = {q.id: q for q in load_questions(benchmark, data_dir)}
+        warnings: dict[str, list[str]] = {}
+        for record in mine:
+            question = questions.get(record.id)
+            if question is None:
+                raise located(
+                    str(path),
+                    f"not a {benchmark} question id (the benchmark has {len(questions)} questions)",
+                    record_id=record.id,
+                    field="id",
+                )
+            problems = {
+                "question text differs from the benchmark's": normalise_text(record.question)
+                != normalise_text(question.question),
+                "trace still ends with a final-answer line": scored_span(record.trace)
+                .stripped_tail(record.trace)
+                .strip()
+                != "",
+                "no answer": record.answer is None,
+                "no correctness flag": record.correct is None,
+            }
+            for problem, present in problems.items():
+                if present:
+                    warnings.setdefault(problem, []).append(record.id)
+        reports.append(
+            BenchmarkReport(
+                benchmark, len(questions), len(mine) / len(questions), warnings, summarise(mine)
+            )
+        )
+    return ValidationReport(str(path), reports)

@@ -1,0 +1,249 @@
+"""The OpenAI-compatible backend against a real HTTP server serving the memorised tiny model."""
+
+from __future__ import annotations
+
+import email.utils
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from memorised_model import ANSWER_ONLY_ROWS, COMPLETIONS, CORRECT_ROWS
+from trace_checks import assert_close, forward_logprobs, tokenizer_of
+
+from rbridge_tasks.benchmarks import load_questions
+from rbridge_tasks.errors import RBridgeError
+from rbridge_tasks.trace_io import read_traces
+from rbridge_tasks.traces.backend_openai import (
+    OpenAICompatibleBackend,
+    RetryPolicy,
+    _retry_after_seconds,
+)
+from rbridge_tasks.traces.cli import INTERRUPTED
+from rbridge_tasks.traces.cli import main as traces_main
+from rbridge_tasks.traces.generate import SKIPPED_SUFFIX, generate_traces
+from rbridge_tasks.traces.prompts import frontier_prompt
+
+FAST_RETRY = RetryPolicy(max_retries=3, backoff_base=0.01, backoff_cap=0.05)
+
+
+@pytest.fixture()
+def questions(data_dir):
+    return load_questions("gsm8k", data_dir)[: len(COMPLETIONS)]
+
+
+def backend(server, **kwargs) -> OpenAICompatibleBackend:
+    options = {"max_new_tokens": 60, "concurrency": 1, "retry": FAST_RETRY, "timeout": 30.0}
+    options.update(kwargs)
+    return OpenAICompatibleBackend("memorised", server.base_url, **options)
+
+
+def run(server, questions, out, **kwargs):
+    return generate_traces(
+        questions, backend(server, **kwargs), out, backend_label="openai", progress=False
+    )
+
+
+def files(path):
+    skipped = path.with_name(path.name + SKIPPED_SUFFIX)
+    return path.read_bytes(), skipped.read_bytes() if skipped.exists() else b""
+
+
+@pytest.mark.parametrize("api", ["chat", "completions"])
+def test_records_carry_the_served_models_logprobs(
+    openai_server, questions, memorised_dir, tmp_path, api
+):
+    out = tmp_path / "traces.jsonl"
+    summary = run(
+        openai_server,
+        questions,
+        out,
+        api=api,
+        concurrency=2,
+        stop=("\nQuestion:",) if api == "completions" else (),
+    )
+    assert summary.correct == len(CORRECT_ROWS)
+    records = {r.id: r for r in read_traces(out)}
+    assert sorted(records) == sorted(str(i) for i in COMPLETIONS if i not in ANSWER_ONLY_ROWS)
+    tokenizer = tokenizer_of(memorised_dir)
+    for row, record in records.items():
+        completion = COMPLETIONS[int(row)]
+        assert record.meta["completion"] == completion
+        assert record.trace == completion.rpartition("\n")[0].strip()
+        assert record.correct is (int(row) in CORRECT_ROWS)
+        prompt = frontier_prompt(questions[int(row)])
+        assert record.meta["prompt"] == (prompt.user if api == "chat" else prompt.completion)
+        # the served tokens are the memorised ones; the trace keeps the first len(tokens)
+        ids = tokenizer(completion, add_special_tokens=False).input_ids
+        expected = forward_logprobs(memorised_dir, tokenizer(prompt.completion).input_ids, ids)
+        assert_close(list(record.token_logprobs), expected[: len(record.token_logprobs)])
+    assert {path for path, _, _ in openai_server.requests} == {
+        "/v1/chat/completions" if api == "chat" else "/v1/completions"
+    }
+
+
+def test_dropped_connection_then_resume_gives_the_same_files(openai_server, questions, tmp_path):
+    whole = tmp_path / "whole.jsonl"
+    run(openai_server, questions, whole)
+    openai_server.requests.clear()
+    openai_server.faults.drop = {3}
+    resumed = tmp_path / "resumed.jsonl"
+    with pytest.raises(
+        RBridgeError,
+        match=r"giving up after 0 retries; last error: "
+        r"RemoteDisconnected",
+    ):
+        run(openai_server, questions, resumed, retry=RetryPolicy(max_retries=0))
+    assert [r.id for r in read_traces(resumed)] == ["0", "1"]
+    summary = run(openai_server, questions, resumed, retry=RetryPolicy(max_retries=0))
+    assert summary.already_done == 2 and summary.written == 1
+    assert files(resumed) == files(whole)
+    assert [status for _, status, _ in openai_server.requests] == [200, 200, -1, 200, 200]
+
+
+def test_dropped_connection_is_retried(openai_server, questions, tmp_path):
+    whole = tmp_path / "whole.jsonl"
+    run(openai_server, questions, whole)
+    openai_server.requests.clear()
+    openai_server.faults.drop = {2}
+    retried = tmp_path / "retried.jsonl"
+    run(openai_server, questions, retried)
+    assert files(retried) == files(whole)
+    assert [status for _, status, _ in openai_server.requests] == [200, -1, 200, 200, 200]
+
+
+def test_rate_limit_waits_for_retry_after(openai_server, questions, tmp_path):
+    openai_server.faults.rate_limit = {1: "1", 2: "0.5"}
+    out = tmp_path / "traces.jsonl"
+    run(openai_server, questions[:1], out)  # backoff alone would retry after 0.01 s
+    (first, second, third) = openai_server.requests
+    assert [first[1], second[1], third[1]] == [429, 429, 200]
+    assert second[2] - first[2] >= 1.0
+    assert third[2] - second[2] >= 0.5
+    assert [r.id for r in read_traces(out)] == ["0"]
+
+
+def test_server_errors_back_off_exponentially_then_give_up(openai_server, questions, tmp_path):
+    openai_server.faults.unavailable = {1, 2, 3}
+    retry = RetryPolicy(max_retries=2, backoff_base=0.2, backoff_cap=10.0)
+    with pytest.raises(RBridgeError, match=r"giving up after 2 retries; last error: HTTP 503"):
+        run(openai_server, questions[:1], tmp_path / "t.jsonl", retry=retry)
+    times = [t for _, _, t in openai_server.requests]
+    assert len(times) == 3
+    assert times[1] - times[0] >= 0.2 and times[2] - times[1] >= 0.4
+
+
+def test_backoff_delays_double_up_to_the_cap_and_retry_after_wins():
+    policy = RetryPolicy(max_retries=9, backoff_base=0.5, backoff_cap=3.0)
+    assert [policy.delay(i, None) for i in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert policy.delay(0, 2.5) == 2.5
+    assert policy.delay(4, 120.0) == 120.0  # the server's word is not capped
+    assert policy.delay(0, -1.0) == 0.0  # an HTTP date already past
+
+
+def test_client_side_request_budget_spaces_requests(openai_server, questions, tmp_path):
+    run(openai_server, questions[:3], tmp_path / "t.jsonl", requests_per_minute=120)
+    times = [t for _, _, t in openai_server.requests]
+    assert all(b - a >= 0.45 for a, b in itertools.pairwise(times))
+
+
+def test_concurrent_requests_still_write_in_question_order(openai_server, questions, tmp_path):
+    serial, parallel = tmp_path / "serial.jsonl", tmp_path / "parallel.jsonl"
+    run(openai_server, questions, serial)
+    openai_server.faults.stall = {5: 0.5}  # the first request of the parallel run is slowest
+    run(openai_server, questions, parallel, concurrency=4)
+    assert files(parallel) == files(serial)
+
+
+def test_errors_that_retrying_cannot_fix(openai_server, questions, tmp_path):
+    wrong_path = OpenAICompatibleBackend("m", openai_server.base_url + "/nope", retry=FAST_RETRY)
+    with pytest.raises(RBridgeError, match=r"question '0': HTTP 404"):
+        generate_traces(
+            questions[:1], wrong_path, tmp_path / "a.jsonl", backend_label="openai", progress=False
+        )
+    openai_server.faults.omit_logprobs = True
+    with pytest.raises(RBridgeError, match=r"question '0': the response lacks 'logprobs.content'"):
+        run(openai_server, questions[:1], tmp_path / "b.jsonl")
+    assert len(openai_server.requests) == 2  # one each, no retries
+
+
+def test_ctrl_c_keeps_finished_records_and_the_rerun_completes_the_file(
+    openai_server, questions, data_dir, tmp_path
+):
+    whole = tmp_path / "whole.jsonl"
+    run(openai_server, questions, whole)
+    openai_server.requests.clear()
+    openai_server.faults.stall = {3: 60.0}
+    out = tmp_path / "interrupted.jsonl"
+    command = [
+        sys.executable,
+        "-m",
+        "rbridge_tasks.cli",
+        "traces",
+        "generate",
+        "--benchmark",
+        "gsm8k",
+        "--backend",
+        "openai",
+        "--model",
+        "memorised",
+        "--base-url",
+        openai_server.base_url,
+        "--data-dir",
+        str(data_dir),
+        "--limit",
+        str(len(questions)),
+        "--max-new-tokens",
+        "60",
+        "--concurrency",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
+    process = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, env={**os.environ, "OPENAI_API_KEY": ""}
+    )
+    deadline = time.monotonic() + 60
+    while len(openai_server.requests) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(openai_server.requests) == 3, "the run never reached the stalled request"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == INTERRUPTED, stderr
+    assert "interrupted" in stderr and "run the same command again to resume" in stderr
+    assert [r.id for r in read_traces(out)] == ["0", "1"]
+    openai_server.faults.stall = {}
+    run(openai_server, questions, out)
+    assert files(out) == files(whole)
+
+
+def test_retry_after_as_seconds_or_http_date():
+    assert _retry_after_seconds("2.5") == 2.5
+    in_ten_seconds = email.utils.formatdate(time.time() + 10, usegmt=True)
+    assert 8.0 <= _retry_after_seconds(in_ten_seconds) <= 10.0
+    assert _retry_after_seconds("soon") is None
+    assert _retry_after_seconds(None) is None
+
+
+def test_the_openai_api_without_a_key_is_a_clear_error(data_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(RBridgeError, match=r"the OpenAI API needs a key: set \$OPENAI_API_KEY"):
+        traces_main(
+            [
+                "generate",
+                "--benchmark",
+                "gsm8k",
+                "--backend",
+                "openai",
+                "--model",
+                "gpt-4o",
+                "--data-dir",
+                str(data_dir),
+                "--out",
+                str(tmp_path / "t.jsonl"),
+            ]
+        )
