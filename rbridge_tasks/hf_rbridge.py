@@ -7,15 +7,37 @@ import torch
 import torch.nn.functional as F
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
+from lm_eval.models.utils import _add_special_kwargs, has_bos_prefix
 from lm_eval.models.utils_hf import pad_and_concat
 from tqdm import tqdm
 
 from rbridge_tasks.chains import Chain, batches, find_chains
+from rbridge_tasks.encoding_cache import BatchEncodingMixin
 
 
 @register_model("hf-rbridge")
-class HFRBridgeLM(HFLM):
+class HFRBridgeLM(BatchEncodingMixin, HFLM):
     """Same results as `hf` for every request; chains cost one pass over their longest text."""
+
+    def _encode_many(self, strings: list[str]) -> list[list[int]]:
+        """`HFLM.tok_encode` of each string, in one tokenizer call per special-token setting."""
+        if not getattr(self.tokenizer, "is_fast", False):
+            return [HFLM.tok_encode(self, s) for s in strings]
+        bos = self.tokenizer.decode(self.prefix_token_id)
+        groups: dict[bool, list[int]] = {}
+        for i, s in enumerate(strings):
+            groups.setdefault(has_bos_prefix(s, bos), []).append(i)
+        out: list[list[int]] = [[] for _ in strings]
+        for bos_prefixed, indices in groups.items():
+            kwargs = _add_special_kwargs(None, self.add_bos_token)
+            if bos_prefixed:
+                kwargs["add_special_tokens"] = False
+            batch = self.tokenizer(
+                [strings[i] for i in indices], return_attention_mask=False, **kwargs
+            )["input_ids"]
+            for i, ids in zip(indices, batch, strict=True):
+                out[i] = ids
+        return out
 
     def _loglikelihood_tokens(
         self, requests, disable_tqdm: bool = False, override_bs: int | None = None

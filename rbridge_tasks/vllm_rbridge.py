@@ -16,6 +16,7 @@ from lm_eval.api.registry import register_model
 from lm_eval.models.vllm_causallms import VLLM
 
 from rbridge_tasks.chains import batches, find_chains
+from rbridge_tasks.encoding_cache import BatchEncodingMixin
 
 
 def position_scores(
@@ -36,7 +37,10 @@ def position_scores(
 
 
 @register_model("vllm-rbridge")
-class VLLMRBridgeLM(VLLM):
+class VLLMRBridgeLM(BatchEncodingMixin, VLLM):
+    def _encode_many(self, strings: list[str]) -> list[list[int]]:
+        return VLLM.tok_encode(self, strings) if strings else []  # vLLM's own batched path
+
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False):
         chains, leftover = find_chains(
             [(ctx, cont) for _, ctx, cont in requests], max_tokens=self.max_length - 1

@@ -162,3 +162,16 @@ def test_plain_python_selection():
         check=True,
     )
     assert done.stdout.strip() == "False"  # vllm-rbridge is registered without importing vLLM
+
+
+@pytest.mark.parametrize("add_bos_token", [None, True, False])
+def test_batched_encodings_equal_stock_tok_encode(llama_dir, add_bos_token):
+    kwargs = {} if add_bos_token is None else {"add_bos_token": add_bos_token}
+    stock = HFLM(pretrained=str(llama_dir), device="cpu", **kwargs)
+    fast = HFRBridgeLM(pretrained=str(llama_dir), device="cpu", **kwargs)
+    strings = ["Question: eggs?\nAnswer:", "<s>Question: already has BOS", " leading space", "é😀"]
+    assert fast._encode_many(strings) == [stock.tok_encode(s) for s in strings]
+    # the setting matters: the tokenizer's own BOS unless add_bos_token=False
+    assert (stock.tok_encode(strings[0])[0] == stock.tokenizer.bos_token_id) == (
+        add_bos_token is not False
+    )
