@@ -15,13 +15,17 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from tokenizers.trainers import BpeTrainer
 
-# The project's real data lives beside the repository (../shared/data); RBRIDGE_SHARED_DATA
-# points elsewhere.
-DATA_DIR = Path(
-    os.environ.get(
-        "RBRIDGE_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    )
-)
+
+# The project's real data lives beside the repository (../shared/data), on this workplace's
+# machines at /work/shared/data; RBRIDGE_SHARED_DATA points elsewhere.
+def _data_dir() -> Path:
+    if "RBRIDGE_SHARED_DATA" in os.environ:
+        return Path(os.environ["RBRIDGE_SHARED_DATA"])
+    beside = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return beside if beside.is_dir() else Path("/work/shared/data")
+
+
+DATA_DIR = _data_dir()
 
 
 def corpus_texts(limit: int = 3000) -> list[str]:
