@@ -60,37 +60,27 @@ def find_chains(
     """
     chains: list[Chain] = []
     leftover: list[int] = []
-    run: list[int] = []
-    sequences: dict[int, list[int]] = {}
+    run: list[tuple[int, int]] = []  # (request, length) of the run so far; lengths never shrink
+    longest_served: list[int] = []
 
     def close_run() -> None:
-        served = [i for i in run if len(sequences[i]) <= max_tokens]
-        leftover.extend(i for i in run if len(sequences[i]) > max_tokens)
+        served = [(i, n) for i, n in run if n <= max_tokens]
+        leftover.extend(i for i, n in run if n > max_tokens)
         if len(served) < 2:
-            leftover.extend(served)
+            leftover.extend(i for i, _ in served)
         else:
-            chains.append(
-                Chain(
-                    tuple(sequences[served[-1]]),
-                    tuple(Member(i, len(requests[i][0]), len(sequences[i])) for i in served),
-                )
-            )
-        for i in run:
-            del sequences[i]
+            members = tuple(Member(i, len(requests[i][0]), n) for i, n in served)
+            chains.append(Chain(tuple(longest_served), members))
         run.clear()
 
-    previous: list[int] | None = None
+    previous: list[int] = []
     for i, (context, continuation) in enumerate(requests):
         sequence = [*context, *continuation]
-        extends = (
-            previous is not None
-            and len(sequence) >= len(previous)
-            and sequence[: len(previous)] == previous
-        )
-        if not extends:
+        if not (run and sequence[: len(previous)] == previous):
             close_run()
-        run.append(i)
-        sequences[i] = sequence
+        run.append((i, len(sequence)))
+        if len(sequence) <= max_tokens:
+            longest_served = sequence
         previous = sequence
     close_run()
     leftover.sort()

@@ -9,7 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from rbridge_tasks.benchmarks import check_benchmark, load_questions, normalise_text, proxy_prompt
+from rbridge_tasks.benchmarks import (
+    Question,
+    check_benchmark,
+    load_questions,
+    normalise_text,
+    proxy_prompt,
+)
 from rbridge_tasks.errors import RBridgeError
 from rbridge_tasks.records import TraceRecord
 from rbridge_tasks.released import ReleasedMapping, fetch_released, read_released
@@ -122,7 +128,9 @@ def build_documents(settings: TaskSettings) -> list[dict[str, Any]]:
     return docs
 
 
-def _check_questions(records, questions, position, origin: str) -> None:
+def _check_questions(
+    records: list[TraceRecord], questions: list[Question], position: dict[str, int], origin: str
+) -> None:
     """Guard against traces joined to the wrong question (ids from another split or ordering)."""
     for record in records:
         expected = normalise_text(questions[position[record.id]].question)

@@ -43,15 +43,11 @@ class RequestPlan:
     units: tuple[Unit, ...]
     # character span of each scored token, from the tokenizer's offsets
     token_spans: tuple[tuple[int, int], ...]
-    # request i scores tokens [unit_of_request_start[i]'s first token, units[i].end)
+    # request i scores the tokens of units request_first_unit[i] .. i; units before i are known
     request_first_unit: tuple[int, ...]
     text: str
     scored_char_start: int
     trace_char_start: int
-
-    @property
-    def n_tokens(self) -> int:
-        return self.units[-1].end - self.units[0].first
 
     @property
     def unit_sizes(self) -> np.ndarray:
@@ -138,7 +134,7 @@ def plan_requests(
             (
                 a
                 for a in range(t, k0 - 1, -1)
-                if _usable_cut(stripped_at[a - k0], pending, unit_index_at, cut_char(a), ends[t])
+                if _usable_cut(stripped_at[a - k0], unit_index_at, cut_char(a), ends[t])
             ),
             None,
         )
@@ -163,16 +159,11 @@ def plan_requests(
 
 
 def _usable_cut(
-    context_tokens: int | None, pending: int, unit_index_at: dict[int, int], cut: int, end: int
+    context_tokens: int | None, unit_index_at: dict[int, int], cut: int, end: int
 ) -> bool:
-    """A cut works if lm-eval's context is a prefix ending at a known unit boundary at or before
-    the first unscored token, and the continuation is not empty."""
-    return (
-        context_tokens is not None
-        and context_tokens <= pending
-        and context_tokens in unit_index_at
-        and cut < end
-    )
+    """A cut works if lm-eval's context ends at the start of a unit already planned (so every
+    token it scores before this unit's is known) and the continuation is not empty."""
+    return context_tokens in unit_index_at and cut < end
 
 
 def _prefix_lengths(
