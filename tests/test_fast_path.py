@@ -120,31 +120,9 @@ def test_rbridge_eval_with_hf_rbridge_matches_independent_computation(
         tmp_path / "gsm8k.jsonl",
         [record(frontier_dir, "gsm8k", i, q, t) for i, q, t in real_texts("gsm8k", 3)],
     )
-    results, samples = run_and_load(
-        [
-            sys.executable,
-            "-m",
-            "rbridge_tasks.cli",
-            "eval",
-            "--model",
-            "hf-rbridge",
-            "--model_args",
-            f"pretrained={gpt2_dir}",
-            "--device",
-            "cpu",
-            "--tasks",
-            "rbridge_gsm8k",
-            "--metadata",
-            f"traces={traces}",
-            f"data_dir={data_dir}",
-            "--batch_size",
-            "4",
-            "--output_path",
-            str(tmp_path / "out"),
-            "--log_samples",
-        ],
-        tmp_path / "out",
-    )
+    rbridge_eval = [sys.executable, "-m", "rbridge_tasks.cli", "eval"]
+    out = tmp_path / "out"
+    results, samples = run_and_load(rbridge_eval, "hf-rbridge", gpt2_dir, traces, data_dir, out)
     assert results["config"]["model"] == "hf-rbridge"
     check_against_independent(gpt2_dir, traces, results, samples)
 

@@ -71,7 +71,15 @@ def independent_scores(model_dir: Path, prompt: str, trace_record: dict) -> dict
     }
 
 
-def run_and_load(command: list[str], out_dir: Path) -> tuple[dict, list[dict]]:
+def run_and_load(
+    cli: list[str], model: str, model_dir: Path, traces: Path, data_dir: Path, out_dir: Path
+) -> tuple[dict, list[dict]]:
+    """Run `cli` (an lm-eval command line up to its flags) on rbridge_gsm8k; load what it wrote."""
+    command = [
+        *cli, "--model", model, "--model_args", f"pretrained={model_dir}", "--device", "cpu",
+        "--tasks", "rbridge_gsm8k", "--metadata", f"traces={traces}", f"data_dir={data_dir}",
+        "--batch_size", "16", "--output_path", str(out_dir), "--log_samples",
+    ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     results_file = next(out_dir.rglob("results_*.json"))
@@ -108,64 +116,15 @@ def test_stock_lm_eval_cli_matches_independent_computation(
 ):
     tasks_dir = subprocess.run(
         [sys.executable, "-m", "rbridge_tasks.cli", "tasks-path"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    results, samples = run_and_load(
-        [
-            sys.executable,
-            "-m",
-            "lm_eval",
-            "--model",
-            "hf",
-            "--model_args",
-            f"pretrained={gpt2_dir}",
-            "--device",
-            "cpu",
-            "--include_path",
-            tasks_dir,
-            "--tasks",
-            "rbridge_gsm8k",
-            "--metadata",
-            f"traces={gsm8k_traces}",
-            f"data_dir={data_dir}",
-            "--batch_size",
-            "16",
-            "--output_path",
-            str(tmp_path),
-            "--log_samples",
-        ],
-        tmp_path,
-    )
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    lm_eval = [sys.executable, "-m", "lm_eval", "--include_path", tasks_dir]
+    results, samples = run_and_load(lm_eval, "hf", gpt2_dir, gsm8k_traces, data_dir, tmp_path)
     check_against_independent(gpt2_dir, gsm8k_traces, results, samples)
     assert results["configs"]["rbridge_gsm8k"]["metadata"]["traces"] == str(gsm8k_traces)
 
 
 def test_rbridge_eval_matches_independent_computation(llama_dir, gsm8k_traces, data_dir, tmp_path):
-    results, samples = run_and_load(
-        [
-            sys.executable,
-            "-m",
-            "rbridge_tasks.cli",
-            "eval",
-            "--model",
-            "hf",
-            "--model_args",
-            f"pretrained={llama_dir}",
-            "--device",
-            "cpu",
-            "--tasks",
-            "rbridge_gsm8k",
-            "--metadata",
-            f"traces={gsm8k_traces}",
-            f"data_dir={data_dir}",
-            "--batch_size",
-            "16",
-            "--output_path",
-            str(tmp_path),
-            "--log_samples",
-        ],
-        tmp_path,
-    )
+    rbridge_eval = [sys.executable, "-m", "rbridge_tasks.cli", "eval"]
+    results, samples = run_and_load(rbridge_eval, "hf", llama_dir, gsm8k_traces, data_dir, tmp_path)
     check_against_independent(llama_dir, gsm8k_traces, results, samples)
