@@ -12,9 +12,8 @@ from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 from lm_eval_runs import task_manager
 from test_task_end_to_end import check_against_independent, run_and_load
-from trace_fixtures import real_texts, record, write_jsonl
+from trace_fixtures import real_texts, record, write_benchmark_traces, write_jsonl
 
-from rbridge_tasks.benchmarks import BENCHMARK_NAMES
 from rbridge_tasks.chains import find_chains
 from rbridge_tasks.hf_rbridge import HFRBridgeLM
 
@@ -26,11 +25,7 @@ TOLERANCE_PER_TOKEN = 1e-5
 
 @pytest.fixture(scope="module")
 def six_traces(tmp_path_factory, frontier_dir):
-    folder = tmp_path_factory.mktemp("fast")
-    for benchmark in BENCHMARK_NAMES:
-        records = [record(frontier_dir, benchmark, i, q, t) for i, q, t in real_texts(benchmark, 1)]
-        write_jsonl(folder / f"{benchmark}.jsonl", records)
-    return folder
+    return write_benchmark_traces(tmp_path_factory.mktemp("fast"), frontier_dir, 1)
 
 
 def task_requests(model_dir, traces, data_dir) -> list[Instance]:

@@ -3,22 +3,20 @@ scores a few documents; the `rbridge` group runs all six from one traces folder.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from lm_eval_runs import evaluate
 from test_task_end_to_end import TOLERANCE, independent_scores
-from trace_fixtures import real_texts, record, write_jsonl
+from trace_fixtures import write_benchmark_traces
 
 from rbridge_tasks.benchmarks import BENCHMARK_NAMES
 
 
 @pytest.fixture(scope="module")
 def traces_dir(tmp_path_factory, frontier_dir):
-    folder = tmp_path_factory.mktemp("six")
-    for benchmark in BENCHMARK_NAMES:
-        records = [record(frontier_dir, benchmark, i, q, t) for i, q, t in real_texts(benchmark, 2)]
-        write_jsonl(folder / f"{benchmark}.jsonl", records)
-    return folder
+    return write_benchmark_traces(tmp_path_factory.mktemp("six"), frontier_dir, 2)
 
 
 def test_group_runs_all_six_benchmarks_on_real_questions(gpt2_dir, traces_dir, data_dir):
@@ -26,13 +24,8 @@ def test_group_runs_all_six_benchmarks_on_real_questions(gpt2_dir, traces_dir, d
     means = []
     for benchmark in BENCHMARK_NAMES:
         task = f"rbridge_{benchmark}"
-        trace_records = {
-            r["id"]: r
-            for r in map(
-                __import__("json").loads,
-                (traces_dir / f"{benchmark}.jsonl").read_text().splitlines(),
-            )
-        }
+        lines = (traces_dir / f"{benchmark}.jsonl").read_text().splitlines()
+        trace_records = {r["id"]: r for r in map(json.loads, lines)}
         samples = out["samples"][task]
         assert sorted(s["doc"]["id"] for s in samples) == sorted(trace_records), task
         for sample in samples:

@@ -115,6 +115,19 @@ def real_texts(benchmark: str, n: int) -> list[tuple[str, str, str]]:
     raise ValueError(benchmark)
 
 
+def write_benchmark_traces(folder: Path, model_dir: Path, per_benchmark: int) -> Path:
+    """A traces folder with `<benchmark>.jsonl` for all six benchmarks (the group's layout)."""
+    from rbridge_tasks.benchmarks import BENCHMARK_NAMES
+
+    for benchmark in BENCHMARK_NAMES:
+        records = [
+            record(model_dir, benchmark, i, q, t)
+            for i, q, t in real_texts(benchmark, per_benchmark)
+        ]
+        write_jsonl(folder / f"{benchmark}.jsonl", records)
+    return folder
+
+
 def write_jsonl(path: Path, records: list[dict]) -> Path:
     path.write_text(
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
