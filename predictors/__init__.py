@@ -7,26 +7,25 @@ reports, plots and the `rbridge predict` CLI (`commands`, `report`, `plots`, `cl
 Published CSV/YAML accuracy tables come in as lm-eval results files through `tables`.
 """
 
-from predictors.estimators import (
-    ExponentialFit,
-    ExtrapolationWarning,
-    LinearFit,
-    LogarithmicFit,
-    QuadraticFit,
-    SigmoidFit,
-    TooFewPointsWarning,
-    TwoStepLadder,
-)
-from predictors.selection import FormSelector
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "ExponentialFit",
-    "ExtrapolationWarning",
-    "FormSelector",
-    "LinearFit",
-    "LogarithmicFit",
-    "QuadraticFit",
-    "SigmoidFit",
-    "TooFewPointsWarning",
-    "TwoStepLadder",
-]
+# Imported on first use (PEP 562), so that `rbridge predict --help` loads no scikit-learn.
+_EXPORTS = {
+    "ExponentialFit": "predictors.estimators",
+    "ExtrapolationWarning": "predictors.estimators",
+    "FormSelector": "predictors.selection",
+    "LinearFit": "predictors.estimators",
+    "LogarithmicFit": "predictors.estimators",
+    "QuadraticFit": "predictors.estimators",
+    "SigmoidFit": "predictors.estimators",
+    "TooFewPointsWarning": "predictors.estimators",
+    "TwoStepLadder": "predictors.estimators",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'predictors' has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)

@@ -18,25 +18,49 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from predictors import commands, plots, report
-from predictors.estimators import FORMS, PAPER_FORMS, ExtrapolationWarning, TooFewPointsWarning
-from predictors.fitfile import load_fit
-from predictors.fitting import FitOptions
-from predictors.ingest import DEFAULT_PATTERN, load_results
-from predictors.intervals import KINDS
-from predictors.join import DUPLICATE_POLICIES, Joined, Side, join, load_manifest, select_scores
-from predictors.ranking import MODES
-from predictors.selection import SELECT_BY
-from predictors.tables import ROW_CHOICES, MetricColumn, TableSpec, table_to_results, write_results
+from predictors.choices import (
+    DEFAULT_PATTERN,
+    DUPLICATE_POLICIES,
+    FORM_NAMES,
+    GATE_RULES,
+    KINDS,
+    MODES,
+    PAPER_FORMS,
+    ROW_CHOICES,
+    SELECT_BY_NAMES,
+)
 from rbridge_tasks.errors import RBridgeError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from predictors.fitting import FitOptions
+    from predictors.join import Joined, Side
+
+
+def _lazy(name: str) -> ModuleType:
+    """`name`, imported on first use: parsing arguments (`--help`, a usage error) needs none of
+    numpy, pandas, scikit-learn or matplotlib, which take seconds to import."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.loader is not None
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+commands, plots, report = (_lazy(f"predictors.{m}") for m in ("commands", "plots", "report"))
 
 GATE_FAILED = 1
 
@@ -47,9 +71,13 @@ def main(argv: list[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed its message
         return int(exc.code or 0)
+    from predictors.estimators import ExtrapolationWarning, TooFewPointsWarning
+    from predictors.join import RunMismatchWarning
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExtrapolationWarning)
         warnings.simplefilter("always", TooFewPointsWarning)
+        warnings.simplefilter("always", RunMismatchWarning)
         payload, render, chart = args.handler(args)
         png = _draw(args, chart)
     if payload is None or render is None:
@@ -58,7 +86,9 @@ def main(argv: list[str]) -> int:
         dict.fromkeys(
             str(w.message)
             for w in caught
-            if issubclass(w.category, (ExtrapolationWarning, TooFewPointsWarning))
+            if issubclass(
+                w.category, (ExtrapolationWarning, TooFewPointsWarning, RunMismatchWarning)
+            )
         )
     )
     for message in payload["warnings"]:
@@ -120,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate = sub.add_parser(
         "gate",
         parents=[_reuse_parser(), output],
-        help="exit 1 when the candidate is predicted worse beyond the interval",
+        help="exit 1 when the candidate is predicted worse, beyond the tolerance, for sure",
     )
     gate.add_argument("--baseline", nargs="+", required=True, help="baseline results (one run)")
     gate.add_argument("--candidate", nargs="+", required=True, help="new results (one run)")
@@ -132,11 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gate.add_argument(
         "--rule",
-        choices=commands.GATE_RULES,
-        default="candidate-interval",
-        help="candidate-interval (default): fail when the baseline's prediction "
-        "is above the candidate's interval; difference: fail when the interval "
-        "of the predicted difference lies below zero (stricter)",
+        choices=GATE_RULES,
+        default=GATE_RULES[0],
+        help="difference (default): fail when the whole interval of the predicted "
+        "difference (candidate - baseline) lies below -tolerance; candidate-interval: fail "
+        "only when the baseline's prediction lies beyond the candidate's own interval by more "
+        "than the tolerance (lenient; see the README)",
     )
     gate.add_argument(
         "--no-score-noise",
@@ -144,6 +175,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="ignore the proxy scores' own stderr in the interval",
     )
     gate.set_defaults(handler=_cmd_gate)
+    compare = sub.add_parser(
+        "compare",
+        parents=[_fit_parser(), output],
+        help="every proxy metric side by side: the paper's Table 2 for your ladder",
+    )
+    compare.add_argument("--results", nargs="+", required=True, help="results files or dirs")
+    compare.add_argument("--pattern", default=DEFAULT_PATTERN)
+    compare.add_argument(
+        "--benchmark",
+        action="append",
+        required=True,
+        help="NAME (proxy rbridge_NAME, target from the accuracy-targets table), "
+        "NAME=PROXY_TASK or NAME=PROXY_TASK:TARGET_TASK[:METRIC[:FILTER]]; repeatable",
+    )
+    compare.add_argument("--proxy-where", action="append", default=[], help="FIELD=GLOB, ...")
+    compare.add_argument("--target-where", action="append", default=[])
+    compare.add_argument("--join-on", default="recipe", help="field(s) naming the recipes")
+    compare.add_argument("--on-duplicate", choices=DUPLICATE_POLICIES, default="error")
+    compare.add_argument(
+        "--datadecide",
+        action="store_true",
+        help="also derive DataDecide's metrics from the proxy runs' samples JSONL",
+    )
+    compare.set_defaults(handler=_cmd_compare)
     table = sub.add_parser(
         "import-table", help="turn a CSV/YAML accuracy table into lm-eval results files"
     )
@@ -191,9 +246,17 @@ def _data_parser() -> argparse.ArgumentParser:
         help=f"file glob inside directories (default {DEFAULT_PATTERN})",
     )
     g.add_argument("--manifest", help="CSV with path,role,key[,group] instead of --results")
+    g.add_argument("--proxy-task", required=True, help="task name or glob (averaged)")
+    g.add_argument("--proxy-metric", required=True)
+    g.add_argument(
+        "--target-task",
+        help="task, glob or comma list (averaged), or a benchmark name; default: the "
+        "accuracy target of an rbridge_<benchmark> proxy task (predictors/targets.py)",
+    )
+    g.add_argument(
+        "--target-metric", help="default: the accuracy-targets table's metric for the task"
+    )
     for side in ("proxy", "target"):
-        g.add_argument(f"--{side}-task", required=True, help="task name or glob (averaged)")
-        g.add_argument(f"--{side}-metric", required=True)
         g.add_argument(f"--{side}-filter", help="lm-eval filter name (needed if several)")
         g.add_argument(
             f"--{side}-where",
@@ -220,7 +283,7 @@ def _fit_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("fit")
     g.add_argument(
         "--form",
-        choices=["auto", *FORMS, "ladder"],
+        choices=["auto", *FORM_NAMES, "ladder"],
         default="auto",
         help="fit form; auto = the paper's choice by CV (default)",
     )
@@ -231,7 +294,7 @@ def _fit_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--select-by",
-        choices=sorted(SELECT_BY),
+        choices=sorted(SELECT_BY_NAMES),
         default="train_r2",
         help="auto's criterion (paper: train_r2)",
     )
@@ -295,6 +358,10 @@ def _cmd_rank(args: argparse.Namespace) -> Result:
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> Result:
+    from predictors.fitfile import load_fit
+    from predictors.ingest import load_results
+    from predictors.join import select_scores
+
     fit = load_fit(args.fit)
     candidates = select_scores(
         load_results(args.results, args.pattern), _candidate_side(fit.proxy, args.where)
@@ -322,6 +389,10 @@ def _cmd_leaderboard(args: argparse.Namespace) -> Result:
 
 
 def _cmd_gate(args: argparse.Namespace) -> Result:
+    from predictors.fitfile import load_fit
+    from predictors.ingest import load_results
+    from predictors.join import select_scores
+
     fit = load_fit(args.fit)
     side = _candidate_side(fit.proxy, args.where)
     baseline = select_scores(load_results(args.baseline, args.pattern), side)
@@ -338,7 +409,32 @@ def _cmd_gate(args: argparse.Namespace) -> Result:
     return payload, report.gate_markdown, None
 
 
+def _cmd_compare(args: argparse.Namespace) -> Result:
+    from predictors import compare, datadecide
+    from predictors.ingest import load_results
+
+    tidy = load_results(args.results, args.pattern)
+    benchmarks = [compare.Benchmark.parse(b, tuple(args.target_where)) for b in args.benchmark]
+    notes: list[str] = []
+    if args.datadecide:
+        for bench in benchmarks:
+            tidy, found = datadecide.add_derived(tidy, bench.proxy_task)
+            notes += found
+    payload = compare.compare_payload(
+        tidy,
+        benchmarks,
+        proxy_where=tuple(args.proxy_where),
+        on=args.join_on,
+        on_duplicate=args.on_duplicate,
+        options=_options(args),
+        notes=notes,
+    )
+    return payload, compare.compare_markdown, lambda path: compare.compare_chart(payload, path)
+
+
 def _cmd_import_table(args: argparse.Namespace) -> Result:
+    from predictors.tables import MetricColumn, TableSpec, plan_results, write_results
+
     spec = TableSpec(
         metrics=[MetricColumn.parse(m) for m in args.metric],
         model_column=args.model_column,
@@ -348,17 +444,18 @@ def _cmd_import_table(args: argparse.Namespace) -> Result:
         rows=args.rows,
         where=tuple(args.where),
     )
-    total = 0
-    for table in args.tables:
-        results, notes = table_to_results(table, spec)
-        total += len(write_results(results, args.out_dir, table))
-        for note in notes:
-            print(note, file=sys.stderr)
-    print(f"wrote {total} results file(s) under {args.out_dir}")
+    planned, notes = plan_results(args.tables, spec, args.out_dir)
+    write_results(planned)
+    for note in notes:
+        print(note, file=sys.stderr)
+    print(f"wrote {len(planned)} results file(s) under {args.out_dir}")
     return None, None, None
 
 
 def _joined(args: argparse.Namespace) -> Joined:
+    from predictors.ingest import load_results
+    from predictors.join import Side, join, load_manifest
+
     proxy_where, target_where = list(args.proxy_where), list(args.target_where)
     on, group_by = args.join_on or "recipe", args.group_by
     if args.manifest:
@@ -382,11 +479,12 @@ def _joined(args: argparse.Namespace) -> Joined:
         tuple(proxy_where + args.where),
         _yes_no(args.proxy_higher_is_better),
     )
+    target_task, target_metric, target_filter = _target_defaults(args)
     target = Side(
         "target",
-        args.target_task,
-        args.target_metric,
-        args.target_filter,
+        target_task,
+        target_metric,
+        target_filter,
         tuple(target_where + args.where),
         _yes_no(args.target_higher_is_better),
     )
@@ -394,7 +492,7 @@ def _joined(args: argparse.Namespace) -> Joined:
     if args.intermediate_metric:
         intermediate = Side(
             "intermediate",
-            args.intermediate_task or args.target_task,
+            args.intermediate_task or target_task,
             args.intermediate_metric,
             None,
             target.where,
@@ -411,11 +509,32 @@ def _joined(args: argparse.Namespace) -> Joined:
     )
 
 
+def _target_defaults(args: argparse.Namespace) -> tuple[str, str, str | None]:
+    """--target-task/-metric/-filter, the gaps filled from the accuracy-targets table."""
+    from predictors.targets import lookup
+
+    entry = lookup(args.target_task or args.proxy_task)
+    if entry is None and not (args.target_task and args.target_metric):
+        raise RBridgeError(
+            "pass --target-task and --target-metric (the accuracy-targets table knows "
+            "gsm8k, math500, arc_challenge, mmlu_pro, csqa, humaneval and their rbridge_ tasks)"
+        )
+    if entry is not None and args.target_task in (None, entry.benchmark, entry.task):
+        task = entry.task
+    else:
+        task = args.target_task
+    if args.target_metric is not None:
+        return task, args.target_metric, args.target_filter
+    return task, entry.metric, args.target_filter or entry.filter
+
+
 def _options(args: argparse.Namespace) -> FitOptions:
+    from predictors.fitting import FitOptions
+
     forms = tuple(f.strip() for f in args.forms.split(",") if f.strip())
-    unknown = [f for f in forms if f not in FORMS]
+    unknown = [f for f in forms if f not in FORM_NAMES]
     if unknown:
-        raise RBridgeError(f"--forms: unknown form(s) {unknown}; choose from {list(FORMS)}")
+        raise RBridgeError(f"--forms: unknown form(s) {unknown}; choose from {list(FORM_NAMES)}")
     return FitOptions(
         form=args.form,
         forms=forms,
@@ -494,6 +613,8 @@ def _emit(
 def _candidate_side(side: Side, where: list[str]) -> Side:
     """The fit's proxy score, read from new runs: same task, metric, filter and direction, but
     not the fit's --proxy-where (that picked the training runs, not the candidates)."""
+    from predictors.join import Side
+
     return Side(side.name, side.task, side.metric, side.filter, tuple(where), side.higher_is_better)
 
 
@@ -518,4 +639,6 @@ def _chosen(payload: dict[str, Any], key: str) -> Any:
 
 
 def _array(values: list[Any]) -> np.ndarray:
+    import numpy as np
+
     return np.array([np.nan if v is None else v for v in values], dtype=float)

@@ -11,15 +11,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from predictors.choices import GATE_RULES
 from predictors.estimators import make_form
-from predictors.evaluation import extrapolation_split, leave_one_group_out, zero_shot_transfer
+from predictors.evaluation import (
+    extrapolation_split,
+    leave_one_group_out,
+    too_small_groups,
+    zero_shot_transfer,
+)
 from predictors.fitfile import LoadedFit, fit_record
 from predictors.fitting import FitOptions, FitOutcome, curve_grid, fit_pairs
 from predictors.join import Joined, Scores, check_item_means, field_value, item_matrix
 from predictors.ranking import bootstrap_ranking, goodness, ranking_metrics
 from rbridge_tasks.errors import RBridgeError
-
-GATE_RULES = ("candidate-interval", "difference")
 
 
 def fit_payload(joined: Joined, options: FitOptions, progress: bool = False) -> dict[str, Any]:
@@ -117,11 +121,24 @@ def evaluate_payload(
         ]
     if "group" in pairs:
         groups = pairs["group"].to_numpy()
-        logo = leave_one_group_out(estimator, outcome.X, outcome.y, groups, fit_params)
-        payload["leave_one_group_out"] = {k: v for k, v in logo.items() if k != "predictions"}
-        payload["transfer"] = zero_shot_transfer(
-            estimator, outcome.X, outcome.y, groups, fit_params
-        )
+        # a group the form cannot be fitted on alone is left out of the group protocols, by name,
+        # so one small family does not cost the other results
+        skipped = too_small_groups(estimator, outcome.X, outcome.y, groups, fit_params)
+        payload["skipped_groups"] = skipped
+        payload["notes"] += [
+            f"group {s['group']!r} ({s['n']} point(s)) skipped from leave-one-group-out and "
+            f"transfer: {s['reason']}"
+            for s in skipped
+        ]
+        keep = ~np.isin(groups, [s["group"] for s in skipped])
+        if len(set(groups[keep].tolist())) >= 2:
+            X, y = outcome.X[keep], outcome.y[keep]
+            params = {k: v[keep] for k, v in fit_params.items()} if fit_params else None
+            logo = leave_one_group_out(estimator, X, y, groups[keep], params)
+            payload["leave_one_group_out"] = {k: v for k, v in logo.items() if k != "predictions"}
+            payload["transfer"] = zero_shot_transfer(estimator, X, y, groups[keep], params)
+        else:
+            payload["notes"].append("fewer than 2 groups left: no group protocols")
     return payload
 
 
@@ -276,18 +293,20 @@ def gate_payload(
     candidate: Scores,
     *,
     tolerance: float,
-    rule: str = "candidate-interval",
+    rule: str = GATE_RULES[0],
     score_noise: bool = True,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Does the candidate's predicted accuracy fall below the baseline's by more than its interval?
+    """Is the candidate predicted worse than the baseline by more than `tolerance`, surely?
 
     Rules (both from one bootstrap, gains oriented so that positive = candidate better):
-    - "candidate-interval": fail when the baseline's prediction lies beyond the candidate's own
-      interval (the fit's interval kind), by more than `tolerance`;
-    - "difference": fail when the whole interval of the predicted gain (shared refits, so the
-      fit's uncertainty largely cancels) lies below -tolerance; catches small real drops.
-    With `score_noise`, each proxy score is also perturbed by its lm-eval stderr.
+    - "difference" (default): fail when the whole interval of the predicted gain (shared refits,
+      so the fit's uncertainty largely cancels) lies below -tolerance; what eval CI means by
+      "worse";
+    - "candidate-interval": fail only when the baseline's prediction lies beyond the candidate's
+      own interval (which holds the whole fit's uncertainty) by more than `tolerance`; lenient.
+    With `score_noise`, each proxy score is also perturbed by its lm-eval stderr; a score without
+    one (lm-eval writes "N/A") is an error rather than silently noiseless.
     """
     if rule not in GATE_RULES:
         raise RBridgeError(f"gate rule must be one of {GATE_RULES}, got {rule!r}")
@@ -299,7 +318,15 @@ def gate_payload(
                 f"the {name} must be one run, found {len(scores.table)}: {runs}; "
                 "pass one results file or narrow with --where"
             )
-        rows.append(scores.table.iloc[0])
+        row = scores.table.iloc[0]
+        if score_noise and not np.isfinite(pd.to_numeric(row["stderr"], errors="coerce")):
+            raise RBridgeError(
+                f"{row['source']}: the {name}'s proxy score has no stderr (lm-eval writes "
+                '"N/A", e.g. with --bootstrap_iters 0), so its noise is unknown, not zero; '
+                "rerun lm-eval with stderrs, or pass --no-score-noise to gate on the fit's "
+                "uncertainty alone"
+            )
+        rows.append(row)
     outcome = fit.outcome
     options = outcome.options
     x = np.array([rows[0]["value"], rows[1]["value"]], dtype=float)

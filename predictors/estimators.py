@@ -27,7 +27,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from rbridge_tasks.errors import RBridgeError
 
 POINTS_PER_PARAMETER = 3
-PAPER_FORMS = ("linear", "quadratic", "exponential", "logarithmic")
 
 
 class ExtrapolationWarning(UserWarning):

@@ -177,6 +177,21 @@ def extrapolation_split(
     }
 
 
+def too_small_groups(
+    estimator: BaseEstimator, X: Any, y: Any, groups: Any, fit_params: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The groups the form cannot be fitted on alone (too few or too alike points), with why."""
+    X, y, groups = np.asarray(X, dtype=float), np.asarray(y, dtype=float), np.asarray(groups)
+    out = []
+    for name in sorted(set(groups.tolist())):
+        index = np.flatnonzero(groups == name)
+        try:
+            fit_quietly(estimator, X[index], y[index], _subset(fit_params, index))
+        except (ValueError, np.linalg.LinAlgError) as exc:  # RBridgeError is a ValueError
+            out.append({"group": name, "n": len(index), "reason": str(exc)})
+    return out
+
+
 def zero_shot_transfer(
     estimator: BaseEstimator, X: Any, y: Any, groups: Any, fit_params: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:

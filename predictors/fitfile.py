@@ -7,7 +7,6 @@ so a hand-edited or version-skewed file is caught instead of silently predicting
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import pandas as pd
 from predictors.fitting import FitOptions, FitOutcome, fit_pairs
 from predictors.join import Side
 from rbridge_tasks.errors import located
+from rbridge_tasks.jsonl import read_json
 
 FORMAT = "rbridge-fit/1"
 
@@ -54,12 +54,7 @@ def fit_record(
 
 def load_fit(path: str | Path) -> LoadedFit:
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise located(str(path), f"cannot read fit file ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise located(str(path), f"not valid JSON ({exc.msg})", line=exc.lineno) from None
+    data = read_json(path)
     record = data.get("model") if isinstance(data, dict) else None
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise located(

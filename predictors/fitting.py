@@ -14,11 +14,15 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from predictors.estimators import PAPER_FORMS, TooFewPointsWarning, make_form
+from predictors.choices import PAPER_FORMS
+from predictors.estimators import TooFewPointsWarning, make_form
 from predictors.evaluation import CVResult, cross_validate_fit, r2
 from predictors.intervals import KINDS, BootstrapResult, bootstrap_predictions
 from predictors.selection import FormSelector
 from rbridge_tasks.errors import RBridgeError
+
+# Least squares sums squares of the values: beyond sqrt(float max) ~ 1.3e154 they overflow.
+MAX_MAGNITUDE = 1e150
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,9 @@ class FitOutcome:
             random_state=self.options.seed,
             fit_params=self.fit_params or None,
             x_new_stderr=x_new_stderr,
+            # accuracies (every observed target value in [0, 1]) cannot leave [0, 1]; a linear
+            # fit's bootstrap would otherwise give lower bounds below zero
+            bounds=(0.0, 1.0) if np.all((self.y >= 0) & (self.y <= 1)) else None,
             progress=progress,
         )
 
@@ -98,6 +105,15 @@ def fit_pairs(pairs: pd.DataFrame, options: FitOptions) -> FitOutcome:
             "form 'ladder' needs --intermediate-metric (a target-scale metric "
             "such as the large model's NLL on the task)"
         )
+    for column, name in (("x", "proxy"), ("y", "target")):
+        too_large = pairs[~(np.abs(pairs[column].to_numpy(float)) <= MAX_MAGNITUDE)]
+        if len(too_large):
+            row = too_large.iloc[0]
+            raise RBridgeError(
+                f"{name} value {float(row[column]):g} of {row.get(f'{name}_source', row['key'])} "
+                f"(key {row['key']!r}) would overflow the fit: values beyond "
+                f"{MAX_MAGNITUDE:g} have squares past the float range; rescale the scores"
+            )
     if n < 2:
         key = pairs["key"].iloc[0] if n else None
         raise RBridgeError(

@@ -18,7 +18,6 @@ Per-item scores come from the samples JSONL lm-eval writes next to the results f
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,8 +25,9 @@ from typing import Any
 
 import pandas as pd
 
+from predictors.choices import DEFAULT_PATTERN
 from rbridge_tasks.errors import RBridgeError, located
-from rbridge_tasks.jsonl import iter_jsonl
+from rbridge_tasks.jsonl import iter_jsonl, read_json
 
 COLUMNS = [
     "run",
@@ -46,7 +46,6 @@ COLUMNS = [
     "problem",
     "metadata",
 ]
-DEFAULT_PATTERN = "results_*.json"
 # lm-eval 0.3 files carry no direction; these names are unambiguous across harnesses.
 KNOWN_DIRECTIONS = {
     **dict.fromkeys(
@@ -148,7 +147,10 @@ def read_results_file(path: Path) -> list[dict[str, Any]]:
                 source, "task results must be an object of metric values", field=f"results.{task}"
             )
         metadata = dict(model_args)
-        task_meta = (configs.get(task) or {}).get("metadata") if isinstance(configs, dict) else None
+        task_config = configs.get(task) if isinstance(configs, dict) else None
+        if task_config is not None and not isinstance(task_config, dict):
+            raise located(source, "a task's config must be an object", field=f"configs.{task}")
+        task_meta = (task_config or {}).get("metadata")
         if task_meta is not None and not isinstance(task_meta, dict):
             raise located(
                 source, "task metadata must be an object", field=f"configs.{task}.metadata"
@@ -225,16 +227,18 @@ def read_items(source: str | Path, task: str, metric: str, filt: str) -> dict[st
             "with --log_samples, or use the 'recipes' bootstrap)",
         )
     items: dict[str, float] = {}
-    for line_no, record in iter_jsonl(path):
+    for line_no, record in iter_jsonl(path, allow_nan=True):
+        if not isinstance(record, dict):
+            raise located(str(path), "a sample must be a JSON object", line=line_no)
         if record.get("filter", "none") != filt:
             continue
         doc = record.get("doc")
         key = str(doc["id"]) if isinstance(doc, dict) and "id" in doc else str(record.get("doc_id"))
         value = record.get(metric)
-        if not _is_number(value):
+        if not _is_number(value) or not math.isfinite(value):
             raise located(
                 str(path),
-                f"per-item value {value!r} is not one number (the item "
+                f"per-item value {value!r} is not one finite number (the item "
                 "bootstrap needs a metric that is a mean of per-item numbers)",
                 line=line_no,
                 record_id=key,
@@ -249,16 +253,8 @@ def read_items(source: str | Path, task: str, metric: str, filt: str) -> dict[st
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise located(str(path), f"cannot read ({exc})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise located(
-            str(path), f"not valid JSON ({exc.msg}, column {exc.colno})", line=exc.lineno
-        ) from None
+    # NaN and Infinity are read (lm-eval writes them), and flagged per value by `_as_float`.
+    data = read_json(path, allow_nan=True)
     if not isinstance(data, dict):
         raise located(str(path), "not an lm-eval results file: top level is not an object")
     return data
@@ -292,7 +288,9 @@ def _metric_cells(block: dict[str, Any], old_layout: bool) -> dict[tuple[str, st
 def _as_float(raw: Any) -> tuple[float, str]:
     if _is_number(raw):
         value = float(raw)
-        return value, ("value is NaN" if math.isnan(value) else "")
+        if math.isfinite(value):
+            return value, ""
+        return value, "value is NaN" if math.isnan(value) else f"value is {raw!r}, not finite"
     if raw is None or raw == "N/A":
         return float("nan"), f"value is {raw!r}"
     return float("nan"), f"value {raw!r} is not a number"

@@ -9,6 +9,7 @@ kinds of interval come from the same refits:
   same and keeps a band drawn along a curve smooth.
 Optionally the new proxy scores themselves are noisy: with `x_new_stderr` each draw also shifts the
 score by a normal draw with that standard error (lm-eval's `<metric>_stderr`).
+With `bounds` (an accuracy's [0, 1]) both intervals are clipped to that range.
 
 Resamples on which a form cannot be fitted (e.g. all drawn points share one proxy score) are
 skipped and counted; `n_failed` is reported so a mostly-failed bootstrap is not mistaken for a
@@ -25,10 +26,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone
 from tqdm import tqdm
 
+from predictors.choices import KINDS
 from predictors.estimators import ExtrapolationWarning, TooFewPointsWarning
 from rbridge_tasks.errors import RBridgeError
-
-KINDS = ("prediction", "confidence")
 
 
 @dataclass
@@ -39,6 +39,7 @@ class BootstrapResult:
     noise: np.ndarray
     alpha: float
     n_failed: int
+    bounds: tuple[float, float] | None = None  # a rate's range: intervals never leave it
 
     def draws(self, kind: str) -> np.ndarray:
         if kind not in KINDS:
@@ -48,6 +49,8 @@ class BootstrapResult:
     def interval(self, kind: str) -> tuple[np.ndarray, np.ndarray]:
         """Percentile (1 - alpha) interval per new point."""
         lower, upper = np.quantile(self.draws(kind), [self.alpha / 2, 1 - self.alpha / 2], axis=0)
+        if self.bounds is not None:
+            lower, upper = np.clip(lower, *self.bounds), np.clip(upper, *self.bounds)
         return lower, upper
 
 
@@ -62,6 +65,7 @@ def bootstrap_predictions(
     random_state: int = 0,
     fit_params: dict[str, Any] | None = None,
     x_new_stderr: Any = None,
+    bounds: tuple[float, float] | None = None,
     progress: bool = False,
 ) -> BootstrapResult:
     """Refit on `n_boot` pairs resamples and predict at X_new (see the module docstring)."""
@@ -103,5 +107,9 @@ def bootstrap_predictions(
             "unstable on these points for an interval (try a simpler form)"
         )
     return BootstrapResult(
-        curve=np.vstack(curves), noise=np.vstack(noises), alpha=alpha, n_failed=failed
+        curve=np.vstack(curves),
+        noise=np.vstack(noises),
+        alpha=alpha,
+        n_failed=failed,
+        bounds=bounds,
     )

@@ -19,6 +19,7 @@ import csv
 import fnmatch
 import operator
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,14 +27,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from predictors.choices import DUPLICATE_POLICIES
 from predictors.ingest import KNOWN_DIRECTIONS, load_results, read_items
+from rbridge_tasks.documents import TaskSettings
 from rbridge_tasks.errors import RBridgeError, located
+from rbridge_tasks.jsonl import read_error
 
 RUN_FIELDS = ("run", "source", "model", "revision", "task", "num_fewshot", "lm_eval_version")
 WHERE = re.compile(r"^\s*(?P<field>[^=!<>]+?)\s*(?P<op>!=|<=|>=|=|<|>)\s*(?P<value>.*?)\s*$")
 NUMERIC_OPS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
-DUPLICATE_POLICIES = ("error", "mean")
 MANIFEST_ROLES = ("proxy", "target")
+# Accuracy-like metrics lm-eval reports as fractions in [0, 1] (see `_check_fraction_scale`).
+FRACTION_METRICS = frozenset(
+    {"acc", "acc_norm", "exact_match", "em", "mc1", "mc2", "pass@1", "pass_at_1", "accuracy", "f1"}
+)
 
 
 @dataclass(frozen=True)
@@ -155,11 +162,17 @@ def key_of(row: pd.Series, on: str, sep: str = "|") -> str:
     return sep.join(parts)
 
 
+def task_matches(task: str, spec: str) -> bool:
+    """A side's task is a name, a glob, or a comma-separated list of them (e.g. the six MMLU-Pro
+    STEM subtasks, which no single glob selects)."""
+    return any(fnmatch.fnmatchcase(task, part.strip()) for part in spec.split(","))
+
+
 def select_scores(tidy: pd.DataFrame, side: Side) -> Scores:
     """One value per run for a side, with clear errors for every way the selection can fail."""
     if tidy.empty:
         raise RBridgeError("no results were loaded")
-    task_rows = tidy[[fnmatch.fnmatchcase(t, side.task) for t in tidy["task"]]]
+    task_rows = tidy[[task_matches(t, side.task) for t in tidy["task"]]]
     if task_rows.empty:
         tasks = sorted(set(tidy["task"]))
         raise RBridgeError(
@@ -193,6 +206,8 @@ def select_scores(tidy: pd.DataFrame, side: Side) -> Scores:
                 field=f"results.{row['task']}.{side.metric},{filt}",
             )
     tasks = sorted(set(chosen["task"]))
+    if side.metric in FRACTION_METRICS:
+        _check_fraction_scale(chosen, side)
     table = _per_run(chosen, tasks, side)
     resolved = Side(
         name=side.name,
@@ -237,6 +252,8 @@ def join(
             f"no {on!r} value is shared by proxy and target runs: proxy keys "
             f"{_preview(sorted(p['key']))}, target keys {_preview(sorted(t['key']))}"
         )
+    for name, table in sides.items():
+        _warn_on_differing_runs(table[table["key"].isin(common)], name, on)
     pairs = _pairs(p.set_index("key").loc[common], t.set_index("key").loc[common], group_by)
     joined = Joined(
         pairs=pairs,
@@ -265,20 +282,16 @@ def load_manifest(path: str | Path) -> pd.DataFrame:
     listed more than once (one target shared by two proxies): each line is its own run.
     """
     path = Path(path)
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            records = list(csv.DictReader(handle))
-    except OSError as exc:
-        raise located(str(path), f"cannot read manifest ({exc})") from None
+    records = read_csv_records(path)
     required = {"path", "role", "key"}
-    if not records or not required <= set(records[0]):
+    if not records or not required <= set(records[0][1]):
         raise located(
             str(path),
             f"manifest needs a header with columns {sorted(required)} (and optionally group)",
             line=1,
         )
     frames = []
-    for line_no, record in enumerate(records, start=2):
+    for line_no, record in records:
         results_path = (path.parent / record["path"]).resolve()
         if not results_path.is_file():
             raise located(
@@ -301,6 +314,26 @@ def load_manifest(path: str | Path) -> pd.DataFrame:
         frame["run"] = [f"{run}#manifest-line-{line_no}" for run in frame["run"]]
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+def read_csv_records(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """(line, {column: cell}) per row of a CSV file with a header; a UTF-8 BOM (Excel's) is
+    fine, a row with more or fewer cells than the header is an error naming its line."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, [])
+            rows = [(reader.line_num, row) for row in reader if row]
+    except OSError as exc:
+        raise read_error(path, exc) from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise located(str(path), f"not a readable CSV file ({exc})") from None
+    for line, row in rows:
+        if len(row) != len(header):
+            raise located(
+                str(path), f"{len(row)} cells, but the header has {len(header)}", line=line
+            )
+    return [(line, dict(zip(header, row, strict=True))) for line, row in rows]
 
 
 def item_matrix(sources: list[str], side: Side, tasks: list[str]) -> np.ndarray:
@@ -353,6 +386,56 @@ def _intermediate_values(
     return [float(values[run]) for run in target["run"]]
 
 
+class RunMismatchWarning(UserWarning):
+    """Fitted runs were scored differently (sample count, trace file, MinMax scope)."""
+
+
+def _warn_on_differing_runs(table: pd.DataFrame, side: str, on: str) -> None:
+    """Runs fitted together should differ only in the recipe; a different sample count (a
+    --limit), trace file or MinMax scope changes the score itself."""
+    fields = {
+        "n-samples": lambda row: row["n_samples"],
+        "traces": lambda row: field_value(row, "traces"),
+        "minmax_scope": lambda row: field_value(row, "minmax_scope") or TaskSettings.minmax_scope,
+    }
+    for name, value_of in fields.items():
+        runs: dict[str, list[str]] = {}
+        for _, row in table.iterrows():
+            value = value_of(row)
+            runs.setdefault("(not set)" if value is None else str(value), []).append(row["key"])
+        if len(runs) > 1:
+            listed = "; ".join(f"{value}: {on} {_preview(keys)}" for value, keys in runs.items())
+            warnings.warn(
+                f"the fitted {side} runs differ in {name} ({listed}); their "
+                "scores may not be comparable",
+                RunMismatchWarning,
+                stacklevel=3,
+            )
+
+
+def _check_fraction_scale(rows: pd.DataFrame, side: Side) -> None:
+    """lm-eval reports accuracies as fractions; tables from elsewhere often use percent. Fitting
+    a mix of the two gives a wrong curve with no error, so a mix is refused."""
+    percent = rows[rows["value"] > 1]
+    if percent.empty or len(percent) == len(rows):
+        out_of_range = rows[(rows["value"] < 0) | (rows["value"] > 100)]
+        if out_of_range.empty:
+            return
+        row = out_of_range.iloc[0]
+        raise located(
+            str(row["source"]),
+            f"{side.name} {side.metric} {row['value']!r} is not an accuracy (0-1, or percent)",
+            field=f"results.{row['task']}",
+        )
+    fractions = rows[rows["value"] <= 1]
+    raise RBridgeError(
+        f"{side.name}: {side.metric!r} mixes percentages and fractions: above 1 in "
+        f"{_preview(sorted(set(percent['source'])))}, at most 1 in "
+        f"{_preview(sorted(set(fractions['source'])))}; divide the percentages by 100 (lm-eval "
+        "reports fractions)"
+    )
+
+
 def _resolve_filter(rows: pd.DataFrame, side: Side) -> str:
     filters = sorted(set(rows["filter"]))
     if side.filter is not None:
@@ -373,13 +456,17 @@ def _resolve_filter(rows: pd.DataFrame, side: Side) -> str:
 def _resolve_direction(rows: pd.DataFrame, side: Side) -> bool:
     if side.higher_is_better is not None:
         return side.higher_is_better
-    stated = {bool(v) for v in rows["higher_is_better"] if isinstance(v, (bool, np.bool_))}
+    stated: dict[bool, list[str]] = {}
+    for value, source in zip(rows["higher_is_better"], rows["source"], strict=True):
+        if isinstance(value, (bool, np.bool_)):
+            stated.setdefault(bool(value), []).append(str(source))
     if len(stated) == 1:
-        return stated.pop()
+        return next(iter(stated))
     if len(stated) > 1:
         raise RBridgeError(
-            f"{side.name}: results files disagree on whether higher "
-            f"{side.metric!r} is better; state it with "
+            f"{side.name}: results files disagree on whether higher {side.metric!r} is better "
+            f"(higher: {_preview(sorted(set(stated[True])))}; lower: "
+            f"{_preview(sorted(set(stated[False])))}); state it with "
             f"--{side.name}-higher-is-better"
         )
     if side.metric in KNOWN_DIRECTIONS:
@@ -413,7 +500,9 @@ def _per_run(rows: pd.DataFrame, tasks: list[str], side: Side) -> pd.DataFrame:
                 "run": run,
                 "task": side.task if k > 1 else first["task"],
                 "value": float(run_rows["value"].mean()),
-                "stderr": float(np.sqrt(np.sum(run_rows["stderr"] ** 2)) / k),
+                "stderr": float(
+                    np.sqrt((run_rows["stderr"] ** 2).sum(skipna=False)) / k
+                ),  # N/A stays NaN
             }
         )
     return pd.DataFrame(out)
@@ -441,7 +530,7 @@ def _deduplicate(
         row = rows.iloc[0].to_dict()
         if len(rows) > 1:
             row["value"] = float(rows["value"].mean())
-            row["stderr"] = float(np.sqrt(np.sum(rows["stderr"] ** 2)) / len(rows))
+            row["stderr"] = float(np.sqrt((rows["stderr"] ** 2).sum(skipna=False)) / len(rows))
             row["run"] = " + ".join(rows["run"])
             if "z" in rows:
                 row["z"] = float(rows["z"].mean())

@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from predictors.atomic import atomic_write
+from rbridge_tasks.atomic import atomic_write
 
 LOG_SCALE_RATIO = 100.0
 MAX_LABELLED_POINTS = 15  # beyond this, point labels overlap into a smudge
@@ -155,3 +155,59 @@ def _save(fig: Any, path: str | Path) -> Path:
         return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     finally:
         plt.close(fig)
+
+
+def plot_compare(path: str | Path, payload: dict[str, Any]) -> Path:
+    """One panel per proxy metric: each benchmark's points, fitted form and CV predictions."""
+    metrics = payload["metrics"]
+    if not metrics:
+        raise ValueError("no metric to draw")
+    benches = list(payload["cells"])
+    cols = int(np.ceil(np.sqrt(len(metrics))))
+    rows = int(np.ceil(len(metrics) / cols))
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.6 * cols, 3.0 * rows + 0.6), dpi=110, squeeze=False
+    )
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, metric in zip(axes.flat, metrics, strict=False):
+        seen: list[float] = []
+        for k, bench in enumerate(benches):
+            cell = payload["cells"][bench].get(metric)
+            if cell is None:
+                continue
+            color = colors[k % len(colors)]
+            x = np.array([p["x"] for p in cell["points"]], dtype=float)
+            y = np.array([p["y"] for p in cell["points"]], dtype=float)
+            cv = np.array(
+                [
+                    np.nan if p["cv_prediction"] is None else p["cv_prediction"]
+                    for p in cell["points"]
+                ]
+            )
+            seen += x.tolist()
+            ax.plot(cell["curve"]["x"], cell["curve"]["y"], color=color, lw=1.5)
+            ax.scatter(x, y, s=22, color=color, zorder=3, label=f"{bench} ({cell['form']})")
+            ax.scatter(x, cv, s=26, facecolors="none", edgecolors=color, zorder=4, lw=0.9)
+            for xi, yi, pi in zip(x, y, cv, strict=True):
+                ax.plot([xi, xi], [yi, pi], color=color, lw=0.6, alpha=0.5)
+        if min(seen) > 0 and max(seen) / min(seen) > LOG_SCALE_RATIO:
+            ax.set_xscale("log")  # perplexities: points would pile up at the left
+        average = payload["average"][metric]["train_r2"]["value"]
+        mae = payload["average"][metric]["test_mae"]["value"]
+        ax.set_title(f"{metric}\ntrain R2 {_num(average)}, test MAE {_num(mae)}", fontsize=8.5)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, loc="best")
+    for ax in list(axes.flat)[len(metrics) :]:
+        ax.axis("off")
+    fig.suptitle(
+        "proxy metric (x) vs target accuracy (y): filled = observed, line = chosen fit, "
+        "hollow = held-out CV prediction",
+        fontsize=9,
+    )
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    return _save(fig, path)
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"

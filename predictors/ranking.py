@@ -18,6 +18,7 @@ Uncertainty, two bootstraps (choose with `mode`):
 - "items": resample benchmark items (lm-eval samples JSONL), the same draw for every run of a
   benchmark, and recompute each run's mean score; says how much it depends on which questions
   were asked. Needs per-item scores for the proxy; target items are resampled too when present.
+Kendall's tau gets a percentile interval from the same draws (`tau_lower`, `tau_upper`).
 The probability that recipe A beats B at the proxy scale uses the item bootstrap when per-item
 scores exist (paired: both runs answered the same items) and otherwise a normal approximation
 from lm-eval's standard errors, Phi((gA - gB) / sqrt(seA^2 + seB^2)).
@@ -32,9 +33,8 @@ import numpy as np
 from scipy.stats import norm
 from tqdm import tqdm
 
+from predictors.choices import MODES
 from rbridge_tasks.errors import RBridgeError
-
-MODES = ("recipes", "items")
 
 
 @dataclass
@@ -127,6 +127,8 @@ class RankingBootstrap:
     draws: np.ndarray
     win_probability: np.ndarray
     mode: str
+    tau_lower: float = float("nan")
+    tau_upper: float = float("nan")
 
 
 def bootstrap_ranking(
@@ -161,6 +163,7 @@ def bootstrap_ranking(
             "JSONL next to every proxy results file); use mode 'recipes'"
         )
     draws = np.empty(n_boot)
+    tau_draws = np.empty(n_boot)
     wins = np.zeros((n, n))
     for b in tqdm(
         range(n_boot), desc="bootstrap", disable=not progress, mininterval=1.0, leave=False
@@ -170,6 +173,7 @@ def bootstrap_ranking(
             draws[b] = decision_accuracy(
                 p[index], t[index], proxy_higher_is_better=True, target_higher_is_better=True
             ).accuracy
+            tau_draws[b] = kendall_tau(p[index], t[index])
             continue
         pb = goodness(_resampled_means(proxy_items, rng), proxy_higher_is_better)
         tb = (
@@ -180,22 +184,30 @@ def bootstrap_ranking(
         draws[b] = decision_accuracy(
             pb, tb, proxy_higher_is_better=True, target_higher_is_better=True
         ).accuracy
+        tau_draws[b] = kendall_tau(pb, tb)
         wins += (pb[:, None] > pb[None, :]) + 0.5 * (pb[:, None] == pb[None, :])
-    finite = draws[np.isfinite(draws)]
-    lower, upper = (
-        np.quantile(finite, [alpha / 2, 1 - alpha / 2])
-        if finite.size
-        else (float("nan"), float("nan"))
-    )
+    lower, upper = _percentile_interval(draws, alpha)
+    tau_lower, tau_upper = _percentile_interval(tau_draws, alpha)
     win_probability = wins / n_boot if mode == "items" else normal_win_probability(p, proxy_stderr)
     np.fill_diagonal(win_probability, np.nan)
     return RankingBootstrap(
-        lower=float(lower),
-        upper=float(upper),
+        lower=lower,
+        upper=upper,
         draws=draws,
         win_probability=win_probability,
         mode=mode,
+        tau_lower=tau_lower,
+        tau_upper=tau_upper,
     )
+
+
+def _percentile_interval(draws: np.ndarray, alpha: float) -> tuple[float, float]:
+    """Over the finite draws: a resample of tied recipes has no decision accuracy or tau."""
+    finite = draws[np.isfinite(draws)]
+    if not finite.size:
+        return float("nan"), float("nan")
+    lower, upper = np.quantile(finite, [alpha / 2, 1 - alpha / 2])
+    return float(lower), float(upper)
 
 
 def normal_win_probability(goodness_values: Any, stderr: Any) -> np.ndarray:

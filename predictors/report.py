@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from predictors.atomic import atomic_write_text
+from rbridge_tasks.atomic import atomic_write_text
 
 SELECTED_BY = ("train_r2", "test_r2", "test_mae")
 MAX_MARKDOWN_PAIRS = 45  # all pairs of 10 recipes; beyond, Markdown lists the wrong ones only

@@ -14,7 +14,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from predictors.estimators import PAPER_FORMS, make_form
+from predictors.choices import PAPER_FORMS
+from predictors.estimators import make_form
 from predictors.evaluation import CVResult, cross_validate_fit, kfold_splits
 from rbridge_tasks.errors import RBridgeError
 

@@ -15,6 +15,7 @@ later fit that needs it fails with a clear "no metric" message instead of readin
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +24,12 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from predictors.atomic import atomic_write_text
+from predictors.choices import ROW_CHOICES
 from predictors.ingest import KNOWN_DIRECTIONS
-from predictors.join import compare, parse_condition
+from predictors.join import compare, parse_condition, read_csv_records
+from rbridge_tasks.atomic import atomic_write_text
 from rbridge_tasks.errors import RBridgeError, located
-
-ROW_CHOICES = ("all", "last")
+from rbridge_tasks.jsonl import read_error
 
 
 @dataclass(frozen=True)
@@ -73,14 +74,17 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise located(str(path), "no such table file")
     if path.suffix.lower() in (".yml", ".yaml"):
         try:
-            records = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
+            records = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+        except OSError as exc:
+            raise read_error(path, exc) from None
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise located(str(path), f"not valid YAML ({exc})") from None
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise located(str(path), "a YAML table must be a list of records")
         return pd.DataFrame([_flatten(r) for r in records])
+    read_csv_records(path)  # pandas would fill a short row with empty cells: "not evaluated"
     try:
-        return pd.read_csv(path)
+        return pd.read_csv(path, encoding="utf-8-sig")
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise located(str(path), f"not a readable CSV ({exc})") from None
 
@@ -93,7 +97,7 @@ def table_to_results(path: str | Path, spec: TableSpec) -> tuple[list[dict[str, 
     needed += [c for c in (spec.model_column, spec.revision_column) if c]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
-        raise located(str(path), f"no column(s) {missing}; columns: {list(frame.columns)[:30]}")
+        raise located(str(path), f"no column(s) {missing}; columns: {list(frame.columns)}")
     if spec.rows not in ROW_CHOICES:
         raise RBridgeError(f"--rows must be one of {ROW_CHOICES}")
     selected = frame[
@@ -118,13 +122,16 @@ def table_to_results(path: str | Path, spec: TableSpec) -> tuple[list[dict[str, 
                 continue
             try:
                 number = float(value)
+                problem = "" if math.isfinite(number) else "a finite number"
             except (TypeError, ValueError):
+                problem = "a number"
+            if problem:
                 raise located(
                     str(path),
-                    f"value {value!r} is not a number",
+                    f"value {value!r} is not {problem}",
                     line=int(index) + 2,
                     field=m.column,
-                ) from None
+                )
             blocks.setdefault(m.task, {"alias": m.task})[f"{m.metric},none"] = number
             directions.setdefault(m.task, {})[m.metric] = m.higher_is_better
         if not blocks:
@@ -150,18 +157,39 @@ def table_to_results(path: str | Path, spec: TableSpec) -> tuple[list[dict[str, 
     return results, notes
 
 
-def write_results(
-    results: list[dict[str, Any]], out_dir: str | Path, table: str | Path
-) -> list[Path]:
+def plan_results(
+    tables: list[str | Path], spec: TableSpec, out_dir: str | Path
+) -> tuple[dict[Path, dict[str, Any]], list[str]]:
+    """Every table read and checked, before anything is written: {target file: results} (see
+    `result_path`) and the notes. Two tables that would write the same file (same file name,
+    same row) are refused: one would silently replace the other."""
+    planned: dict[Path, dict[str, Any]] = {}
+    origin: dict[Path, str] = {}
+    notes: list[str] = []
+    for table in tables:
+        results, table_notes = table_to_results(table, spec)
+        for record in results:
+            target = result_path(record, out_dir, table)
+            if target in origin:
+                raise located(
+                    str(table),
+                    f"would write {target}, as {origin[target]} does (tables with the same "
+                    "file name); rename one of them or import them into different --out-dir",
+                )
+            planned[target], origin[target] = record, str(table)
+        notes += table_notes
+    return planned, notes
+
+
+def result_path(record: dict[str, Any], out_dir: str | Path, table: str | Path) -> Path:
     """`<out>/<model>/results_<table>_row<N>.json`: stable names, so re-imports overwrite."""
-    written = []
-    for record in results:
-        name = _sanitize(record["model_name"])
-        row = record["rbridge_import"]["row"]
-        target = Path(out_dir) / name / f"results_{_sanitize(Path(table).stem)}_row{row:05d}.json"
+    name = f"results_{_sanitize(Path(table).stem)}_row{record['rbridge_import']['row']:05d}.json"
+    return Path(out_dir) / _sanitize(record["model_name"]) / name
+
+
+def write_results(planned: dict[Path, dict[str, Any]]) -> None:
+    for target, record in planned.items():
         atomic_write_text(target, json.dumps(record, indent=2, allow_nan=False) + "\n")
-        written.append(target)
-    return written
 
 
 def _row_matches(row: pd.Series, condition: str, path: Path) -> bool:

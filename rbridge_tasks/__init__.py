@@ -13,3 +13,17 @@ def tasks_path() -> Path:
     `rbridge_tasks.task_configs` package, so editable and wheel installs resolve alike.
     """
     return Path(str(resources.files("rbridge_tasks.task_configs")))
+
+
+def _one_line_errors_under_lm_eval() -> None:
+    from rbridge_tasks import lm_eval_errors
+
+    if lm_eval_errors.under_lm_eval_cli():
+        lm_eval_errors.install()
+
+
+_one_line_errors_under_lm_eval()
+
+from rbridge_tasks.api import evaluate  # noqa: E402  (needs tasks_path above)
+
+__all__ = ["evaluate", "tasks_path"]

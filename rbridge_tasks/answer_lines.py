@@ -5,7 +5,8 @@ method.md strips the answer announcement and its boilerplate ("The answer is 18"
 Two rules find where the answer starts:
 
 - a closing line that starts with an answer phrase ("The answer is 18.", "Final Answer: ...",
-  "#### 18"), with boilerplate lines after it;
+  "#### 18", few-shot "A: 18", zero_shot_cot's "Therefore, the answer (arabic numerals) is 18"
+  and "Therefore, among A through E, the answer is (E)"), with boilerplate lines after it;
 - real traces also close in ways that rule does not see: the answer in a closing sentence that
   does not start the line ("... principle.  The answer is (C)." in Gemini's MMLU-Pro outputs;
   "Thus, Joey is winning by \\(\\boxed{5}\\) points." in GPT-4o-mini's), or a bare boxed answer
@@ -24,17 +25,21 @@ from dataclasses import dataclass, replace
 from rbridge_tasks.records import TraceRecord
 from rbridge_tasks.token_cuts import tokens_in_span
 
+# "the answer is", also as zero_shot_cot's triggers write it: "the answer (arabic numerals) is"
+_THE_ANSWER_IS = r"the\s+(?:final\s+|correct\s+|best\s+)?answer\s+(?:\([^()\n]*\)\s+)?is\b"
 _ANSWER_LINE = re.compile(
-    r"""^\s*(?:[#*>]+\s*)?(?:\*\*)?\s*(?:
+    rf"""^\s*(?:[#*>]+\s*)?(?:\*\*)?\s*(?:
         final\s+answer\b
-        | (?:so|thus|therefore|hence)?,?\s*the\s+(?:final\s+|correct\s+|best\s+)?answer\s+is\b
+        | (?:(?:so|thus|therefore|hence),?\s*(?:among\s+\w+\s+through\s+\w+,?\s*)?)?
+          {_THE_ANSWER_IS}
         | answer\s*:
+        | a\s*:\s*(?:\(?[A-J]\)?|\$?-?[\d,]*\.?\d+)\s*\.?\s*$   # few-shot "A: 18", "A: (C)"
         | \#\#\#\#
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
 _MARKER = re.compile(
-    r"\\(?:boxed|fbox)\s*\{|\bthe\s+(?:final\s+|correct\s+|best\s+)?answer\s+is\b|\banswer\s*:",
+    rf"\\(?:boxed|fbox)\s*\{{|\b{_THE_ANSWER_IS}|\banswer\s*:",
     re.IGNORECASE,
 )
 _SENTENCE_END = re.compile(r"[.!?]\s+")

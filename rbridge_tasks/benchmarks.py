@@ -1,8 +1,9 @@
 """The six benchmarks: their questions, gold answers and the proxy's prompt.
 
-Questions come from a local directory laid out like `shared/data/` (`--metadata data_dir=DIR`)
-or, by default, from the Hugging Face hub datasets that lm-eval's own tasks use. Either way each
-question gets the benchmark's native id, which is what trace records join on.
+Questions come from a local directory laid out like `shared/data/` (`--metadata data_dir=DIR`;
+`--data-dir` in `rbridge traces`) or, by default, from the Hugging Face hub datasets that lm-eval's
+own tasks use. Either way each question gets the benchmark's native id, which is what trace
+records join on.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rbridge_tasks.errors import RBridgeError, located
+from rbridge_tasks.errors import RBridgeError, first_line, located
+from rbridge_tasks.hub import DATA_DIR_OPTION, hub_unreachable
 from rbridge_tasks.jsonl import iter_jsonl
 
 BENCHMARK_NAMES = ("gsm8k", "math500", "arc_challenge", "mmlu_pro", "csqa", "humaneval")
@@ -65,8 +67,8 @@ def load_questions(benchmark: str, data_dir: str | Path | None = None) -> list[Q
         path = Path(data_dir) / source.local_file
         if not path.is_file():
             raise RBridgeError(
-                f"benchmark file not found: {path} (data_dir={data_dir!s} must be laid out like "
-                f"shared/data/, with {source.local_file})"
+                f"benchmark file not found: {path} ({DATA_DIR_OPTION.get()}={data_dir!s} "
+                f"must be laid out like shared/data/, with {source.local_file})"
             )
         rows: Iterator[tuple[int, dict]] = enumerate(row for _, row in iter_jsonl(path))
         origin = str(path)
@@ -84,15 +86,29 @@ def load_questions(benchmark: str, data_dir: str | Path | None = None) -> list[Q
 
 
 def proxy_prompt(q: Question) -> str:
-    """The context the proxy reads before the trace; the trace follows after one space."""
+    """The default (`context=qa`) context the proxy reads; the trace follows after one space."""
+    return f"Question: {question_body(q)}\nAnswer:"
+
+
+def question_body(q: Question) -> str:
+    """The question as the proxy reads it: options listed, HumanEval as its code prompt.
+
+    `context=concat` puts the trace right after it, as the authors' span-mask scorer does.
+    """
     if q.benchmark == "humaneval":
-        body = f"Complete the following Python function.\n```python\n{q.question}```"
-    elif q.choices:
+        return f"Complete the following Python function.\n```python\n{q.question}```"
+    if q.choices:
         options = "\n".join(f"{label}. {text}" for label, text in q.choices)
-        body = f"{q.question}\n{options}"
-    else:
-        body = q.question
-    return f"Question: {body}\nAnswer:"
+        return f"{q.question}\n{options}"
+    return q.question
+
+
+def reference_answer(q: Question) -> str:
+    """The benchmark's own reference text, for the gold-label NLL baseline: the GSM8K and MATH
+    solutions, the correct option's text, HumanEval's canonical solution."""
+    if q.choices:
+        return next(text for label, text in q.choices if label == q.gold)
+    return q.extra.get("solution", q.gold)
 
 
 def normalise_text(text: str) -> str:
@@ -103,12 +119,20 @@ def normalise_text(text: str) -> str:
 def _load_hub(source: _Source) -> Iterator[dict]:
     import datasets
 
+    offline = hub_unreachable()
+    if offline and not datasets.config.HF_HUB_OFFLINE:
+        # datasets would retry for a minute; its offline mode (which reads the cache) is opt-in
+        raise RBridgeError(
+            f"cannot load {source.hub_path}: the hub is unreachable ({offline}); pass "
+            f"{DATA_DIR_OPTION.get()}=DIR (a local copy laid out like shared/data/), or set "
+            "HF_DATASETS_OFFLINE=1 to use a cached copy"
+        )
     try:
         ds = datasets.load_dataset(source.hub_path, source.hub_name, split=source.hub_split)
     except Exception as exc:  # the hub raises many types; the user needs one message
         raise RBridgeError(
-            f"could not load {source.hub_path} from the Hugging Face hub ({exc}); pass "
-            f"--metadata data_dir=DIR with a local copy laid out like shared/data/"
+            f"could not load {source.hub_path} from the Hugging Face hub ({first_line(exc)}); "
+            f"pass {DATA_DIR_OPTION.get()}=DIR with a local copy laid out like shared/data/"
         ) from exc
     yield from ds
 
@@ -121,7 +145,9 @@ def _mc_choices(choices: Any) -> tuple[tuple[str, str], ...]:
 
 
 def _gsm8k(index: int, row: dict) -> Question:
-    return Question(str(index), "gsm8k", row["question"], row["answer"].split("####")[-1].strip())
+    answer = row["answer"]
+    gold = answer.split("####")[-1].strip()
+    return Question(str(index), "gsm8k", row["question"], gold, extra={"solution": answer})
 
 
 def _math500(index: int, row: dict) -> Question:
@@ -130,7 +156,11 @@ def _math500(index: int, row: dict) -> Question:
         "math500",
         row["problem"],
         row["answer"],
-        extra={"subject": row.get("subject"), "level": row.get("level")},
+        extra={
+            "subject": row.get("subject"),
+            "level": row.get("level"),
+            "solution": row["solution"],
+        },
     )
 
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import sys
 
-from rbridge_tasks import tasks_path
-from rbridge_tasks.errors import RBridgeError
+from rbridge_tasks import __version__, tasks_path
+from rbridge_tasks.errors import RBridgeError, os_error_message
 
-USAGE = """usage: rbridge <command> [args]
+USAGE = """usage: rbridge [--version] <command> [args]
 
 commands:
   tasks-path   print the task directory, for `lm_eval --include_path "$(rbridge tasks-path)"`
   eval         lm-eval's `run` with the rBridge tasks and models included (same flags)
   traces       generate, import, re-weight, validate and summarise frontier trace packs
   predict      fit proxy scores to large-model accuracies; rank, leaderboards, CI gate
+  quickstart   the whole loop offline on tiny CPU models, in a new folder (a demo)
 """
 
 
@@ -22,6 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if args else 2
+    if args[0] in ("-V", "--version"):
+        from importlib.metadata import version
+
+        print(f"rbridge {__version__} (lm-eval {version('lm_eval')})")
+        return 0
     command, rest = args[0], args[1:]
     try:
         if command == "tasks-path":
@@ -39,8 +45,15 @@ def main(argv: list[str] | None = None) -> int:
             from predictors.cli import main as predict_main
 
             return predict_main(rest)
+        if command == "quickstart":
+            from rbridge_tasks.quickstart import main as quickstart_main
+
+            return quickstart_main(rest)
     except RBridgeError as exc:
         print(f"rbridge {command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # an output folder that is a file, a read-only or full disk, ...
+        print(f"rbridge {command}: error: {os_error_message(exc)}", file=sys.stderr)
         return 2
     print(f"rbridge: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
     return 2

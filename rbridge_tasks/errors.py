@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class RBridgeError(ValueError):
     """Bad input or configuration that the user must fix; the message says where and how."""
@@ -24,3 +26,29 @@ def located(
     if field is not None:
         where.append(f"field {field!r}")
     return RBridgeError(f"{', '.join(where)}: {message}")
+
+
+def first_line(exc: BaseException) -> str:
+    """A library exception's first line: hub and transformers errors run over several lines."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+_OS_HINTS = {
+    errno.ENOSPC: "the disk is full; free space and run again (finished work is kept)",
+    errno.EDQUOT: "the disk quota is used up; free space and run again (finished work is kept)",
+    errno.EACCES: "no permission; choose another path or change its permissions",
+    errno.EPERM: "no permission; choose another path or change its permissions",
+    errno.EROFS: "the file system is read-only; choose another path",
+    errno.ENOTDIR: "a folder on this path is a file",
+    errno.EISDIR: "this is a folder; give a file path",
+    errno.EEXIST: "this exists and is not a folder",
+}
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for a file-system error: the path, what went wrong and what to do."""
+    reason = exc.strerror or first_line(exc)
+    hint = _OS_HINTS.get(exc.errno)
+    text = f"{reason} ({hint})" if hint else reason
+    return text if exc.filename is None else f"{exc.filename}: {text}"

@@ -1,91 +1,126 @@
-"""`hf-rbridge`: lm-eval's `HFLM`, answering request chains from one forward pass each."""
+"""`hf-rbridge`: lm-eval's `HFLM`, plus answers to `rbridge_document` requests.
+
+Everything else (`loglikelihood`, generation, batching flags, data parallelism under
+`accelerate launch`) is the stock backend unchanged.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
-from lm_eval.models.utils import _add_special_kwargs, has_bos_prefix
 from lm_eval.models.utils_hf import pad_and_concat
 from tqdm import tqdm
 
-from rbridge_tasks.chains import Chain, batches, find_chains
-from rbridge_tasks.encoding_cache import BatchEncodingMixin
+from rbridge_tasks.document_mode import (
+    TOP_K,
+    DocumentResponse,
+    EncodedDocument,
+    encode_documents,
+    request_names,
+)
+from rbridge_tasks.proxy_tokenizer import ProxyTokenizer
+
+STAT_CHUNK = 256
 
 
 @register_model("hf-rbridge")
-class HFRBridgeLM(BatchEncodingMixin, HFLM):
-    """Same results as `hf` for every request; chains cost one pass over their longest text."""
+class HFRBridgeLM(HFLM):
+    """`logits_budget_mb` (a model arg) caps the logits of one forward pass: a batch of long
+    documents is split so that rows x padded length x vocabulary x 4 bytes stays under it, since
+    a trace's logits, not the model, dominate memory for small proxies with large vocabularies.
+    """
 
-    def _encode_many(self, strings: list[str]) -> list[list[int]]:
-        """`HFLM.tok_encode` of each string, in one tokenizer call per special-token setting."""
-        if not getattr(self.tokenizer, "is_fast", False):
-            return [HFLM.tok_encode(self, s) for s in strings]
-        bos = self.tokenizer.decode(self.prefix_token_id)
-        groups: dict[bool, list[int]] = {}
-        for i, s in enumerate(strings):
-            groups.setdefault(has_bos_prefix(s, bos), []).append(i)
-        out: list[list[int]] = [[] for _ in strings]
-        for bos_prefixed, indices in groups.items():
-            kwargs = _add_special_kwargs(None, self.add_bos_token)
-            if bos_prefixed:
-                kwargs["add_special_tokens"] = False
-            batch = self.tokenizer(
-                [strings[i] for i in indices], return_attention_mask=False, **kwargs
-            )["input_ids"]
-            for i, ids in zip(indices, batch, strict=True):
-                out[i] = ids
-        return out
+    def __init__(self, *args, logits_budget_mb: int | str = 1024, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.logits_budget = int(logits_budget_mb) * 2**20
 
-    def _loglikelihood_tokens(
-        self, requests, disable_tqdm: bool = False, override_bs: int | None = None
-    ) -> list[tuple[float, bool]]:
-        if self.backend != "causal":
-            return super()._loglikelihood_tokens(requests, disable_tqdm, override_bs)
-        chains, leftover = find_chains(
-            [(ctx, cont) for _, ctx, cont in requests], max_tokens=self.max_length + 1
+    def rbridge_document(self, requests, disable_tqdm: bool = False) -> list[DocumentResponse]:
+        encoded = encode_documents(
+            ProxyTokenizer(self.tokenizer, self.add_bos_token, self.prefix_token_id),
+            [request.args for request in requests],
+            window=self.max_length + 1,
+            prefix_token_id=self.prefix_token_id,
+            names=request_names(requests),
+            max_length=self.max_length,
         )
-        results: list[tuple[float, bool] | None] = [None] * len(requests)
-        if leftover:
-            stock = super()._loglikelihood_tokens(
-                [requests[i] for i in leftover], disable_tqdm, override_bs
-            )
-            for i, answer in zip(leftover, stock, strict=True):
-                results[i] = answer
-        batch_size = override_bs or self.batch_size
-        if batch_size == "auto":  # probe with the longest text, as lm-eval does
-            longest = max((c.tokens for c in chains), key=len, default=())
-            batch_size = self._detect_batch_size([(None, list(longest), [])]) if longest else 1
-        pbar = tqdm(
-            total=sum(len(c.members) for c in chains),
-            disable=disable_tqdm or self.rank,
-            desc="Running loglikelihood chains",
-        )
-        for batch in batches(chains, int(batch_size)):
-            for chain, (logprobs, greedy) in zip(batch, self._score_positions(batch), strict=True):
-                answers = chain.answers(logprobs, greedy, total=lambda values: values.sum())
-                for member, answer in zip(chain.members, answers, strict=True):
-                    results[member.request] = answer
-                    cache_key = requests[member.request][0]
-                    if cache_key is not None:
-                        self.cache_hook.add_partial("loglikelihood", cache_key, answer)
-                pbar.update(len(chain.members))
-        pbar.close()
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i].ids))  # as lm-eval
+        batch_size = self.batch_size
+        if batch_size == "auto":  # every rank probes (a collective under accelerate launch)
+            longest = encoded[order[0]].ids if order else [self.prefix_token_id] * 2
+            batch_size = self._detect_batch_size([(None, longest, [])])
+        batch_size = max(int(batch_size), 1)
+        results: list[DocumentResponse | None] = [None] * len(encoded)
+        with tqdm(
+            total=len(encoded), disable=disable_tqdm or self.rank != 0, desc="rbridge documents"
+        ) as bar:
+            for batch in self._batches(order, encoded, batch_size):
+                for i, response in zip(
+                    batch, self._score([encoded[i] for i in batch]), strict=True
+                ):
+                    results[i] = response
+                bar.update(len(batch))
         return results  # type: ignore[return-value]
 
-    def _score_positions(self, batch: list[Chain]) -> list[tuple[torch.Tensor, np.ndarray]]:
-        """Per position of each chain: log-probability of the next token (in the softmax dtype,
-        as the stock code sums it), and whether it was the argmax."""
-        inputs = [torch.tensor(c.tokens[:-1], dtype=torch.long, device=self.device) for c in batch]
+    def _batches(
+        self, order: list[int], encoded: list[EncodedDocument], batch_size: int
+    ) -> list[list[int]]:
+        """Longest first, at most `batch_size` rows and, past one row, the logits budget."""
+        vocab = getattr(self.model.config, "vocab_size", None) or len(self.tokenizer)
+        batches: list[list[int]] = []
+        for i in order:
+            if batches:
+                batch = batches[-1]
+                longest = len(encoded[batch[0]].ids)
+                if len(batch) < batch_size and (len(batch) + 1) * longest * vocab * 4 <= (
+                    self.logits_budget
+                ):
+                    batch.append(i)
+                    continue
+            batches.append([i])
+        return batches
+
+    @torch.no_grad()
+    def _score(self, batch: list[EncodedDocument]) -> list[DocumentResponse]:
+        inputs = [torch.tensor(d.ids[:-1], dtype=torch.long, device=self.device) for d in batch]
         padded = pad_and_concat(max(len(x) for x in inputs), inputs, padding_side="right")
-        logprobs = F.log_softmax(self._model_call(padded), dim=-1, dtype=self.softmax_dtype)
+        logits = self._model_call(padded)
         out = []
-        for chain, row in zip(batch, logprobs, strict=True):
-            n = len(chain.tokens) - 1
-            targets = torch.tensor(chain.tokens[1:], dtype=torch.long, device=row.device)
-            picked = row[:n].gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-            greedy = row[:n].argmax(dim=-1) == targets
-            out.append((picked.cpu(), greedy.cpu().numpy()))
+        for doc, row in zip(batch, logits, strict=True):
+            z = row[doc.first_scored - 1 : len(doc.ids) - 1]
+            targets = torch.tensor(doc.ids[doc.first_scored :], dtype=torch.long, device=z.device)
+            chunks = [
+                self._statistics(z[c : c + STAT_CHUNK], targets[c : c + STAT_CHUNK])
+                for c in range(0, len(targets), STAT_CHUNK)
+            ]
+            own, rank, top, entropy = (torch.cat(part) for part in zip(*chunks, strict=True))
+            out.append(
+                DocumentResponse(
+                    token_ids=np.asarray(doc.ids[doc.first_scored :], dtype=np.int32),
+                    offsets=np.asarray(doc.offsets, dtype=np.int32).reshape(-1, 2),
+                    logprobs=own.double().cpu().numpy(),
+                    is_argmax=(rank == 1).cpu().numpy(),
+                    entropy=entropy.float().cpu().numpy(),
+                    rank=rank.int().cpu().numpy(),
+                    top_logprobs=top.float().cpu().numpy(),
+                    vocab_size=int(row.shape[-1]),
+                    context_tokens=doc.first_scored,
+                    truncated_tokens=doc.truncated_tokens,
+                )
+            )
         return out
+
+    def _statistics(self, z: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(logprob, rank, top-k logprobs, entropy) per position, from logits `z`.
+
+        The cheapest passes over the vocabulary found on CPU: log-softmax once, softmax for the
+        entropy, a float count for the rank (a bool sum is twice as slow). Positions come in
+        chunks of `STAT_CHUNK`, so the temporaries stay small for long traces.
+        """
+        logprobs = torch.log_softmax(z.to(self.softmax_dtype or torch.float32), dim=-1)
+        own = logprobs.gather(-1, targets[:, None])
+        rank = (logprobs > own).float().sum(-1).long() + 1
+        top = logprobs.topk(min(TOP_K, z.shape[-1]), dim=-1).values
+        entropy = -torch.linalg.vecdot(torch.softmax(logprobs, dim=-1), logprobs)
+        return own[:, 0], rank, top, entropy

@@ -12,7 +12,34 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rbridge_tasks.errors import RBridgeError
+from rbridge_tasks.errors import RBridgeError, first_line
+
+
+def proxy_name(metadata: Mapping[str, Any]) -> str:
+    """The proxy tokenizer's name or path: `tokenizer`, else the model's `pretrained`."""
+    name = metadata.get("tokenizer") or metadata.get("pretrained")
+    if not isinstance(name, str) or not name:
+        raise RBridgeError(
+            "cannot tell which tokenizer the proxy model uses: lm-eval passed no "
+            "'pretrained' model arg; pass --metadata tokenizer=NAME_OR_PATH"
+        )
+    return name
+
+
+def model_max_length(metadata: Mapping[str, Any], tokenizer: ProxyTokenizer) -> int:
+    """The proxy's context length as lm-eval's backends resolve it (`max_length` or
+    `max_model_len` model args, else the model config, else the tokenizer, else 2048)."""
+    from lm_eval.models.utils import resolve_max_length
+    from transformers import AutoConfig
+
+    for key in ("max_length", "max_model_len"):
+        if metadata.get(key) not in (None, ""):
+            return int(metadata[key])
+    try:
+        config = AutoConfig.from_pretrained(metadata.get("pretrained") or tokenizer.name)
+    except Exception:  # a tokenizer-only path, or a model lm-eval loads some other way
+        config = None
+    return resolve_max_length(config, tokenizer.tokenizer)
 
 
 @dataclass(frozen=True)
@@ -47,13 +74,12 @@ class ProxyTokenizer:
         """Load the tokenizer lm-eval will use, from the model args merged into task metadata."""
         from transformers import AutoTokenizer
 
-        name = metadata.get("tokenizer") or metadata.get("pretrained")
-        if not isinstance(name, str) or not name:
-            raise RBridgeError(
-                "cannot tell which tokenizer the proxy model uses: lm-eval passed no "
-                "'pretrained' model arg; pass --metadata tokenizer=NAME_OR_PATH"
-            )
-        kwargs = {"trust_remote_code": bool(metadata.get("trust_remote_code", False))}
+        from rbridge_tasks.documents import parse_flag
+
+        name = proxy_name(metadata)
+        kwargs: dict[str, Any] = {
+            "trust_remote_code": parse_flag(metadata, "trust_remote_code", False)
+        }
         revision = metadata.get("tokenizer_revision") or metadata.get("revision")
         if revision:
             kwargs["revision"] = str(revision)
@@ -61,16 +87,14 @@ class ProxyTokenizer:
             tokenizer = AutoTokenizer.from_pretrained(name, use_fast=True, **kwargs)
         except Exception as exc:  # transformers raises OSError/ValueError/HF hub errors
             raise RBridgeError(
-                f"could not load the proxy tokenizer {name!r} ({exc}); pass --metadata "
-                "tokenizer=NAME_OR_PATH naming the tokenizer lm-eval's model uses"
+                f"could not load the proxy tokenizer {name!r} ({first_line(exc)}); pass "
+                "--metadata tokenizer=NAME_OR_PATH naming the tokenizer lm-eval's model uses"
             ) from exc
-        add_bos = metadata.get("add_bos_token")
+        add_bos = None
+        if metadata.get("add_bos_token") is not None:
+            add_bos = parse_flag(metadata, "add_bos_token", False)
         prefix = metadata.get("prefix_token_id")
-        return cls(
-            tokenizer,
-            None if add_bos is None else bool(add_bos),
-            None if prefix is None else int(prefix),
-        )
+        return cls(tokenizer, add_bos, None if prefix is None else int(prefix))
 
     def encode(self, texts: Sequence[str]) -> list[Encoding]:
         """Token ids (as lm-eval gets them) and character offsets for each text."""

@@ -14,6 +14,7 @@ token that produced it. `answer`, `correct` and `meta` are optional.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -101,6 +102,9 @@ def parse_record(
     for name in ("question", "trace", "frontier_model"):
         if not isinstance(obj[name], str) or not obj[name].strip():
             raise fail("must be a non-empty string", name)
+    for name in ("id", "question", "trace", "frontier_model", "answer", "meta"):
+        if name in obj and (problem := unencodable(obj[name])) is not None:
+            raise fail(problem, name)
     trace: str = obj["trace"]
     texts: list[str] = []
     logprobs: list[float] = []
@@ -153,13 +157,35 @@ def _parse_tokens(tokens: Any, fail) -> tuple[list[str], list[float]]:
         if isinstance(lp, bool) or not isinstance(lp, (int, float)):
             raise fail(f"must be a number, got {lp!r}", f"{where}.logprob")
         lp = float(lp)
-        if math.isnan(lp):
-            raise fail("is NaN; a log-probability must be a number <= 0", f"{where}.logprob")
+        if not math.isfinite(lp):
+            raise fail(
+                f"is {'NaN' if math.isnan(lp) else lp}; a log-probability must be a "
+                "finite number <= 0",
+                f"{where}.logprob",
+            )
         if lp > LOGPROB_TOLERANCE:
             raise fail(f"is {lp!r}, a positive log-probability (must be <= 0)", f"{where}.logprob")
         texts.append(text)
         logprobs.append(min(lp, 0.0))
     return texts, logprobs
+
+
+def unencodable(value: Any) -> str | None:
+    """Why `value` cannot be written back as UTF-8 JSON, or None.
+
+    JSON escapes can spell a lone surrogate (`"\\ud800"`), which Python decodes but no UTF-8
+    writer, tokenizer or model accepts; a NaN elsewhere in `meta` would be written as the
+    non-standard literal NaN. Every reader of records applies this one rule, so a record that
+    validates can be scored, re-weighted and rewritten.
+    """
+    try:
+        json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start : exc.end].encode("unicode_escape").decode("ascii")
+        return f"holds a lone surrogate {bad!r} (not a character; fix the text's encoding)"
+    except ValueError:
+        return "holds NaN or Infinity, which JSON cannot hold"
+    return None
 
 
 def _mismatch_message(trace: str, joined: str) -> str:

@@ -48,6 +48,7 @@ class RequestPlan:
     text: str
     scored_char_start: int
     trace_char_start: int
+    total_tokens: int  # of the whole text, as the longest request encodes it
 
     @property
     def unit_sizes(self) -> np.ndarray:
@@ -62,6 +63,11 @@ class RequestPlan:
     def scored_text(self) -> str:
         """The text whose tokens are scored: the trace plus the whitespace lm-eval moves onto it."""
         return self.text[self.scored_char_start :]
+
+    def token_nlls(self, loglikelihoods: list[float]) -> np.ndarray:
+        """Each token's NLL: its unit's NLL shared equally (exact for one-token units)."""
+        sizes = self.unit_sizes
+        return np.repeat(-self.unit_loglikelihoods(loglikelihoods) / sizes, sizes)
 
     def unit_loglikelihoods(self, loglikelihoods: list[float]) -> np.ndarray:
         """Each unit's log-probability, from the requests' summed log-probabilities."""
@@ -155,6 +161,7 @@ def plan_requests(
         text,
         scored_start,
         len(context),
+        n,
     )
 
 

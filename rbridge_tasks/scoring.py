@@ -1,60 +1,88 @@
-"""One document's rBridge numbers from its request plan, token weights and lm-eval's answers."""
+"""One document's numbers: the rBridge score (method.md, "Score of one document") and the token
+statistics, from per-token NLLs, token weights and (in document mode) the backend's response.
+
+Both scoring modes end here with the same inputs, so every aggregation is defined once.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from rbridge_tasks.request_plan import RequestPlan
-from rbridge_tasks.weights import span_means
+from rbridge_tasks.document_mode import DocumentResponse
+
+AGGREGATIONS = ("mean", "weighted_mean", "sum")
 
 
-@dataclass(frozen=True)
-class DocumentScore:
-    rbridge_nll: float  # sum_t w_t l_t / sum_t w_t
-    trace_nll: float  # unweighted mean NLL per proxy token
-    trace_bpb: float  # unweighted bits per UTF-8 byte of the scored text
-    weighted_sum: float  # sum_t w_t l_t, the paper's "weighted summation"
-    weight_sum: float  # sum_t w_t
+def rbridge_numbers(
+    nll: np.ndarray, weights: np.ndarray, trace: str, aggregation: str = "mean"
+) -> dict[str, float]:
+    """The rBridge score and the quantities every variant is recomputed from.
 
-
-def token_weights(plan: RequestPlan, char_weights: np.ndarray) -> np.ndarray:
-    """Each scored proxy token's mean trace-character weight over its offsets.
-
-    Characters outside the trace (the delimiter, whitespace lm-eval moves onto the trace) carry
-    no weight; a token with no trace characters gets 0.
+    - `mean` (Algorithm 1): sum_t w_t l_t / T; tokens at weight 0 stay in the denominator.
+    - `weighted_mean`: sum_t w_t l_t / sum_t w_t; when every weight is 0 it falls back to the
+      plain mean of l_t, and `rbridge_zero_weight` flags the document.
+    - `sum`: sum_t w_t l_t.
     """
-    offset = plan.trace_char_start
-    return span_means(char_weights, [(s - offset, e - offset) for s, e in plan.token_spans])
+    nll = np.asarray(nll, dtype=np.float64)
+    weighted = float(np.dot(weights, nll))
+    weight_sum = float(np.sum(weights))
+    plain = float(nll.mean())
+    headline = {
+        "mean": weighted / len(nll),
+        "weighted_mean": weighted / weight_sum if weight_sum > 0 else plain,
+        "sum": weighted,
+    }[aggregation]
+    return {
+        "rbridge_nll": headline,
+        "trace_nll": plain,
+        "trace_bpb": float(nll.sum()) / math.log(2) / len(trace.encode("utf-8")),
+        "rbridge_nll_sum": weighted,
+        "rbridge_weight_sum": weight_sum,
+        "trace_tokens": len(nll),
+        "rbridge_zero_weight": float(weight_sum == 0),
+    }
 
 
-def approximated_units(plan: RequestPlan, weights: np.ndarray) -> list[int]:
-    """Units of several tokens with unequal weights: their weighted NLL is not exact."""
-    return [
-        i
-        for i, (start, size) in enumerate(zip(plan.unit_starts, plan.unit_sizes, strict=True))
-        if size > 1 and np.ptp(weights[start : start + size]) > 0
-    ]
+def token_statistics(
+    response: DocumentResponse, confidence: np.ndarray, last_tokens: int | None = None
+) -> dict[str, float]:
+    """Per-token statistics of one teacher-forced pass (Patel et al., arXiv 2605.18607).
 
-
-def score_document(
-    plan: RequestPlan, weights: np.ndarray, loglikelihoods: list[float]
-) -> DocumentScore:
-    """Within a unit of several tokens, each token is given the unit's mean NLL.
-
-    That is exact when the unit's tokens share one weight (byte pieces of one character); the
-    task reports the units where it is not (`approximated_units`).
+    `confidence` is each scored token's frontier probability p (the mean over its letters, before
+    MinMax). Each statistic is averaged uniformly, with weights p and with weights 1 - p. A
+    statistic the backend cannot compute exactly (entropy from vLLM's top tokens) is left out;
+    the statistic names and directions are in `metrics.TOKEN_STATISTICS`.
     """
-    nll = -plan.unit_loglikelihoods(loglikelihoods)
-    sizes = plan.unit_sizes
-    weighted_sum = float(np.dot(nll / sizes, np.add.reduceat(weights, plan.unit_starts)))
-    total = float(nll.sum())
-    return DocumentScore(
-        rbridge_nll=weighted_sum / float(weights.sum()),
-        trace_nll=total / int(sizes.sum()),
-        trace_bpb=total / math.log(2) / len(plan.scored_text.encode("utf-8")),
-        weighted_sum=weighted_sum,
-        weight_sum=float(weights.sum()),
-    )
+    keep = slice(-last_tokens, None) if last_tokens else slice(None)
+    logprobs = response.logprobs[keep]
+    rank = response.rank[keep].astype(np.float64)
+    top = response.top_logprobs[keep]
+    p = np.asarray(confidence, dtype=np.float64)[keep]
+    values = {
+        "tok_ce": -logprobs,
+        "tok_top1": (rank <= 1).astype(np.float64),
+        "tok_top2": (rank <= 2).astype(np.float64),
+        "tok_top3": (rank <= 3).astype(np.float64),
+        "tok_top5": (rank <= 5).astype(np.float64),
+        "tok_entropy": response.entropy[keep] / math.log(response.vocab_size),
+        "tok_rank": rank,
+        "tok_rr": 1.0 / rank,
+        "tok_margin": np.maximum(top[:, 0] - logprobs, 0.0),
+        "tok_wrong_conf": np.exp(np.where(rank == 1, top[:, 1], top[:, 0])),
+    }
+    out: dict[str, float] = {}
+    for name, per_token in values.items():
+        if np.isnan(per_token).any():
+            continue
+        for suffix, weights in (("", None), ("_p", p), ("_1mp", 1.0 - p)):
+            out[name + suffix] = weighted_mean(per_token, weights)
+    return out
+
+
+def weighted_mean(values: np.ndarray, weights: np.ndarray | None) -> float:
+    """The weighted mean; uniform without weights or when every weight is 0."""
+    if weights is None or not weights.sum() > 0:
+        return float(values.mean())
+    return float(np.dot(weights, values) / weights.sum())

@@ -1,65 +1,54 @@
-"""`vllm-rbridge`: lm-eval's `VLLM`, answering request chains from one prefill each.
+"""`vllm-rbridge`: lm-eval's `VLLM`, plus answers to `rbridge_document` requests.
 
-A thin layer: chain detection and the per-member arithmetic are shared with `hf-rbridge`
-(`rbridge_tasks.chains`, tested through the HF path); this module only asks vLLM for the prompt
-logprobs of each chain's longest text, exactly as lm-eval's own `_loglikelihood_tokens` does.
-Importing it needs vLLM.
+A thin layer over `document_mode` (encoding and over-length rules shared with `hf-rbridge`): all
+documents go to vLLM in ONE `generate` call asking for prompt logprobs (with
+`data_parallel_size > 1` lm-eval starts fresh engines on every call, so one call loads each
+replica once), and `document_mode.response_from_prompt_logprobs` reads vLLM's answer (tested
+without vLLM against the HF path). vLLM returns the top
+`TOP_K` logprobs and the trace token's own logprob and rank, so everything but the entropy of the
+full distribution is exact; entropy is NaN and the metrics built on it are left out.
+
+Prefix caching is turned off unless asked for: prompt logprobs have been reported to change with
+request order when it is on (vLLM issue #42019). Importing this module needs vLLM.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-import numpy as np
 from lm_eval.api.registry import register_model
 from lm_eval.models.vllm_causallms import VLLM
 
-from rbridge_tasks.chains import batches, find_chains
-from rbridge_tasks.encoding_cache import BatchEncodingMixin
-
-
-def position_scores(
-    tokens: Sequence[int], prompt_logprobs: Sequence[dict[int, Any] | None]
-) -> tuple[list[float], np.ndarray]:
-    """vLLM prompt logprobs -> (logprob of token p + 1, was it the top token) per position p.
-
-    Mirrors `VLLM._parse_logprobs`: entries are floats or vLLM `Logprob` objects, and a token
-    counts as greedy when it is the dict's highest-logprob key.
-    """
-    logprobs: list[float] = []
-    greedy = np.zeros(len(tokens) - 1, dtype=bool)
-    for p in range(1, len(tokens)):
-        entry = {t: getattr(lp, "logprob", lp) for t, lp in prompt_logprobs[p].items()}
-        logprobs.append(entry[tokens[p]])
-        greedy[p - 1] = max(entry, key=entry.get) == tokens[p]
-    return logprobs, greedy
+from rbridge_tasks.document_mode import (
+    TOP_K,
+    DocumentResponse,
+    encode_documents,
+    request_names,
+    response_from_prompt_logprobs,
+)
+from rbridge_tasks.proxy_tokenizer import ProxyTokenizer
 
 
 @register_model("vllm-rbridge")
-class VLLMRBridgeLM(BatchEncodingMixin, VLLM):
-    def _encode_many(self, strings: list[str]) -> list[list[int]]:
-        return VLLM.tok_encode(self, strings) if strings else []  # vLLM's own batched path
+class VLLMRBridgeLM(VLLM):
+    def __init__(self, *args, enable_prefix_caching: bool = False, **kwargs) -> None:
+        super().__init__(*args, enable_prefix_caching=enable_prefix_caching, **kwargs)
 
-    def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False):
-        chains, leftover = find_chains(
-            [(ctx, cont) for _, ctx, cont in requests], max_tokens=self.max_length - 1
+    def rbridge_document(self, requests, disable_tqdm: bool = False) -> list[DocumentResponse]:
+        from vllm import SamplingParams
+
+        encoded = encode_documents(
+            ProxyTokenizer(self.tokenizer, self.add_bos_token, self.prefix_token_id),
+            [request.args for request in requests],
+            window=self.max_length - 1,
+            prefix_token_id=self.prefix_token_id,
+            names=request_names(requests),
+            max_length=self.max_length,
         )
-        results: list[tuple[float, bool] | None] = [None] * len(requests)
-        if leftover:
-            stock = super()._loglikelihood_tokens([requests[i] for i in leftover], disable_tqdm)
-            for i, answer in zip(leftover, stock, strict=True):
-                results[i] = answer
-        batch_size = 0 if self.batch_size == "auto" else int(self.batch_size)
-        for batch in batches(chains, batch_size):
-            outputs = self._model_generate(requests=[list(c.tokens) for c in batch], generate=False)
-            for chain, output in zip(batch, outputs, strict=True):
-                scores = position_scores(chain.tokens, output.prompt_logprobs)
-                for member, answer in zip(
-                    chain.members, chain.answers(*scores, total=sum), strict=True
-                ):
-                    results[member.request] = answer
-                    cache_key = requests[member.request][0]
-                    if cache_key is not None:
-                        self.cache_hook.add_partial("loglikelihood", cache_key, answer)
-        return results  # type: ignore[return-value]
+        params = SamplingParams(
+            temperature=0, prompt_logprobs=TOP_K, max_tokens=1, detokenize=False
+        )
+        outputs = self._model_generate([d.ids for d in encoded], True, params)
+        vocab_size = len(self.tokenizer)
+        return [
+            response_from_prompt_logprobs(doc, output.prompt_logprobs, vocab_size)
+            for doc, output in zip(encoded, outputs, strict=True)
+        ]

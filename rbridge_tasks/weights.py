@@ -1,8 +1,10 @@
-"""Task-alignment weights: frontier confidences spread onto characters, then onto proxy tokens.
+"""Task-alignment weights: frontier confidences spread onto letters, then onto proxy tokens.
 
-method.md, "Weights": c_j = exp(lp_j); MinMax over one trace (or a whole benchmark); every
-character takes the normalised confidence of the frontier token that produced it; a proxy token's
-weight is the mean over its characters. Characters are Unicode code points of the trace.
+method.md, "Weights" (Algorithm 1 of arXiv 2509.21013v4, the default): every letter (Unicode code
+point) of the trace takes the raw probability `exp(lp_j)` of the frontier token that produced it;
+a proxy token's raw weight is the mean over its letters; MinMax then maps the proxy-token weights
+of one trace (or of a whole benchmark) onto [0, 1]. `minmax_on=frontier_tokens` instead
+normalises the frontier probabilities before the letter mapping (this project's 0.1 behaviour).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 MINMAX_SCOPES = ("trace", "benchmark")
+MINMAX_TARGETS = ("proxy_tokens", "frontier_tokens")
 
 
 def confidences(logprobs: Sequence[float]) -> np.ndarray:
@@ -26,6 +29,8 @@ def minmax(values: np.ndarray, low: float | None = None, high: float | None = No
     `benchmark` scope.
     """
     values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        return values
     low = float(values.min()) if low is None else low
     high = float(values.max()) if high is None else high
     if not high > low:
@@ -33,21 +38,43 @@ def minmax(values: np.ndarray, low: float | None = None, high: float | None = No
     return np.clip((values - low) / (high - low), 0.0, 1.0)
 
 
-def character_weights(token_texts: Sequence[str], token_weights: Sequence[float]) -> np.ndarray:
-    """One weight per character of the concatenated token texts: that of the token producing it."""
-    lengths = [len(text) for text in token_texts]
-    return np.repeat(np.asarray(token_weights, dtype=np.float64), lengths)
+def letter_values(token_lengths: Sequence[int], token_values: Sequence[float]) -> np.ndarray:
+    """One value per letter of the concatenated token texts: that of the token producing it."""
+    return np.repeat(np.asarray(token_values, dtype=np.float64), np.asarray(token_lengths, int))
 
 
-def span_means(char_weights: np.ndarray, spans: Sequence[tuple[int, int]]) -> np.ndarray:
-    """Mean character weight over each [start, end) span; a span with no characters gets 0.
+def span_means(letters: np.ndarray, spans: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Mean letter value over each [start, end) span, clipped to the letters; empty spans get 0.
 
-    Each mean sums its own characters (not differences of a running sum, whose rounding can
-    put a mean of ones a hair above 1).
+    Each mean sums its own letters (not differences of a running sum, whose rounding can put a
+    mean of ones a hair above 1).
     """
     out = np.zeros(len(spans))
     for i, (start, end) in enumerate(spans):
-        start, end = max(start, 0), min(end, len(char_weights))
+        start, end = max(start, 0), min(end, len(letters))
         if end > start:
-            out[i] = char_weights[start:end].mean()
+            out[i] = letters[start:end].mean()
     return out
+
+
+def proxy_token_weights(
+    token_lengths: Sequence[int],
+    logprobs: Sequence[float],
+    spans: Sequence[tuple[int, int]],
+    *,
+    minmax_on: str = "proxy_tokens",
+    scale: tuple[float, float] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(w_t, v_t) for proxy tokens covering `spans` of the trace (character offsets in it).
+
+    `v_t` is the raw frontier confidence of the token (mean letter probability, the `p` of the
+    token statistics); `w_t` its rBridge weight. `scale` is the benchmark's (min, max) for
+    `minmax_scope=benchmark`, over the values MinMax applies to; None means this trace's own.
+    """
+    low, high = scale if scale is not None else (None, None)
+    probs = confidences(logprobs)
+    raw = span_means(letter_values(token_lengths, probs), spans)
+    if minmax_on == "proxy_tokens":
+        return minmax(raw, low, high), raw
+    normalised = minmax(probs, low, high)
+    return span_means(letter_values(token_lengths, normalised), spans), raw

@@ -1,8 +1,9 @@
-"""Acceptance: `rbridge_gsm8k` through lm-eval's stock `hf` backend equals an independent
-computation (one transformers forward pass + the method.md formula) to 1e-5.
+"""Acceptance: `rbridge_gsm8k` through lm-eval's stock `hf` backend (pieces mode) equals the
+independent reference (`tests/reference.py`: one transformers forward pass + method.md) to 1e-5.
 
 Both ways to run it are exercised by subprocess: plain `lm_eval --include_path "$(rbridge
-tasks-path)"` and `rbridge eval`.
+tasks-path)"` and `rbridge eval`. Pieces mode shares a group's NLL among tokens a string-level
+backend cannot cut apart; the reference re-derives that rule on its own terms.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+import reference
 from trace_fixtures import real_texts, record, write_jsonl
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 TOLERANCE = 1e-5
 
@@ -26,49 +26,6 @@ TOLERANCE = 1e-5
 def gsm8k_traces(tmp_path_factory, frontier_dir) -> Path:
     records = [record(frontier_dir, "gsm8k", i, q, t) for i, q, t in real_texts("gsm8k", 3)]
     return write_jsonl(tmp_path_factory.mktemp("traces") / "gsm8k.jsonl", records)
-
-
-def independent_scores(model_dir: Path, prompt: str, trace_record: dict) -> dict[str, float]:
-    """method.md written out directly, sharing no code with the package.
-
-    One documented departure from per-token exactness, re-derived here on its own terms: a
-    string-level backend cannot score a token whose preceding text tokenizes differently on its
-    own (a BPE merge across the cut), so such tokens are scored with the next ones as a group
-    and each takes the group's mean NLL, keeping its own weight.
-    """
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    context = prompt + " "
-    text = context + trace_record["trace"]
-    enc = tokenizer(text, return_offsets_mapping=True)
-    ids = torch.tensor([enc.input_ids])
-    with torch.no_grad():
-        logprobs = torch.log_softmax(model(ids).logits.double(), dim=-1)[0]
-    conf = np.exp([t["logprob"] for t in trace_record["frontier_tokens"]])
-    norm = (conf - conf.min()) / (conf.max() - conf.min())
-    char_w = np.concatenate(
-        [[w] * len(t["text"]) for w, t in zip(norm, trace_record["frontier_tokens"], strict=True)]
-    )
-    nll, weights, group_ends = [], [], []
-    for i, (start, end) in enumerate(enc.offset_mapping):
-        if start < len(prompt):
-            continue  # the question is context only
-        nll.append(-float(logprobs[i - 1, enc.input_ids[i]]))
-        lo, hi = max(start, len(context)) - len(context), end - len(context)
-        weights.append(char_w[lo:hi].mean() if hi > lo else 0.0)
-        if tokenizer(text[:end]).input_ids == enc.input_ids[: i + 1]:
-            group_ends.append(len(nll))
-    nll, weights = np.array(nll), np.array(weights)
-    shared = nll.copy()
-    for lo, hi in zip([0, *group_ends[:-1]], group_ends, strict=True):
-        shared[lo:hi] = nll[lo:hi].mean()
-    return {
-        "rbridge_nll": float((weights * shared).sum() / weights.sum()),
-        "trace_nll": float(nll.mean()),
-        "trace_bpb": float(nll.sum() / math.log(2) / len((" " + trace_record["trace"]).encode())),
-        "rbridge_nll_sum": float((weights * shared).sum()),
-        "rbridge_weight_sum": float(weights.sum()),
-    }
 
 
 def run_and_load(
@@ -93,11 +50,12 @@ def check_against_independent(model_dir: Path, traces: Path, results: dict, samp
     assert sorted(s["doc"]["id"] for s in samples) == sorted(by_id)
     expected_means: dict[str, list[float]] = {}
     for sample in samples:
-        expected = independent_scores(
-            model_dir, sample["doc"]["prompt"], by_id[sample["doc"]["id"]]
+        expected = reference.document(
+            model_dir, sample["doc"]["prompt"] + " ", by_id[sample["doc"]["id"]], pieces=True
         )
         for metric, value in expected.items():
-            assert sample[metric] == pytest.approx(value, abs=TOLERANCE), (
+            tolerance = TOLERANCE + (1e-6 * abs(value) if metric == "rbridge_nll_sum" else 0)
+            assert sample[metric] == pytest.approx(value, abs=tolerance), (
                 metric,
                 sample["doc"]["id"],
             )
@@ -121,7 +79,10 @@ def test_stock_lm_eval_cli_matches_independent_computation(
     lm_eval = [sys.executable, "-m", "lm_eval", "--include_path", tasks_dir]
     results, samples = run_and_load(lm_eval, "hf", gpt2_dir, gsm8k_traces, data_dir, tmp_path)
     check_against_independent(gpt2_dir, gsm8k_traces, results, samples)
-    assert results["configs"]["rbridge_gsm8k"]["metadata"]["traces"] == str(gsm8k_traces)
+    metadata = results["configs"]["rbridge_gsm8k"]["metadata"]
+    assert metadata["traces"] == str(gsm8k_traces) and metadata["scoring"] == "pieces"
+    assert metadata["traces_source"] == str(gsm8k_traces.resolve())
+    assert metadata["frontier_models"] == ["tiny-frontier"] and metadata["pack_documents"] == 3
 
 
 def test_rbridge_eval_matches_independent_computation(llama_dir, gsm8k_traces, data_dir, tmp_path):

@@ -1,50 +1,81 @@
-"""The vLLM-specific layer of `vllm-rbridge`, against vLLM's real API.
+"""The vLLM layer of `vllm-rbridge`: reading vLLM's prompt logprobs into the shared response.
 
-vLLM cannot be installed on the CI machines (CUDA-only wheels), so this module is skipped there;
-the chain logic it shares with `hf-rbridge` is tested through the HF path (test_fast_path.py).
+vLLM cannot be installed on the CI machines (CUDA-only wheels). Its prompt logprobs are built here
+from a transformers forward pass exactly as vLLM returns them (per position, the top-k tokens and
+the prompt token, each with its logprob and vocabulary rank), in vLLM's own `Logprob` type where
+vLLM imports and otherwise in a record with the same fields. The parsed response must equal the
+one `hf-rbridge` computes from the full distribution, except the entropy, which vLLM cannot give.
 """
 
 from __future__ import annotations
 
-import random
+import importlib.util
+from dataclasses import dataclass
 
+import numpy as np
 import pytest
+import torch
+from lm_eval.api.instance import Instance
 
-pytest.importorskip("vllm")
+from rbridge_tasks.document_mode import TOP_K, encode_documents, response_from_prompt_logprobs
+from rbridge_tasks.hf_rbridge import HFRBridgeLM
+from rbridge_tasks.proxy_tokenizer import ProxyTokenizer
 
-from lm_eval.models.vllm_causallms import VLLM
-from vllm.logprobs import Logprob
+HAVE_VLLM = importlib.util.find_spec("vllm") is not None
+if HAVE_VLLM:
+    from vllm.logprobs import Logprob
+else:
 
-from rbridge_tasks.chains import Chain, Member
-from rbridge_tasks.vllm_rbridge import VLLMRBridgeLM, position_scores
-
-
-class _Output:
-    def __init__(self, prompt_logprobs):
-        self.prompt_logprobs = prompt_logprobs
-
-
-def test_chain_answers_equal_lm_evals_own_parser():
-    rng = random.Random(0)
-    tokens = [rng.randrange(50) for _ in range(40)]
-    prompt_logprobs = [None]
-    for t in tokens[1:]:
-        top = rng.randrange(50)
-        entry = {t: Logprob(logprob=-rng.random() * 5)}
-        if top != t:
-            entry[top] = Logprob(logprob=-rng.random() * 0.1)
-        prompt_logprobs.append(entry)
-    members = tuple(Member(i, c, n) for i, (c, n) in enumerate([(3, 7), (3, 12), (9, 40)]))
-    chain = Chain(tuple(tokens), members)
-    got = chain.answers(*position_scores(tokens, prompt_logprobs), total=sum)
-    for member, answer in zip(members, got, strict=True):
-        expected = VLLM._parse_logprobs(
-            tokens[: member.length],
-            _Output(prompt_logprobs[: member.length]),
-            member.context_length,
-        )
-        assert answer == expected
+    @dataclass
+    class Logprob:  # the fields of vllm.logprobs.Logprob
+        logprob: float
+        rank: int | None = None
+        decoded_token: str | None = None
 
 
+def vllm_style_prompt_logprobs(logprobs: torch.Tensor, ids: list[int]) -> list:
+    """Position p: {top-k token: Logprob, prompt token: Logprob}, ranks counted as vLLM does."""
+    out = [None]
+    for p in range(1, len(ids)):
+        row = logprobs[p - 1]
+        entry = {}
+        for token in [*row.topk(TOP_K).indices.tolist(), ids[p]]:
+            rank = 1 + int((row > row[token]).sum())
+            entry[token] = Logprob(logprob=float(row[token]), rank=rank)
+        out.append(entry)
+    return out
+
+
+def test_vllm_prompt_logprobs_give_the_hf_response(gpt2_dir):
+    lm = HFRBridgeLM(pretrained=str(gpt2_dir), device="cpu", batch_size=2)
+    context, trace = "Question: What is 12 + 30?\nAnswer: ", "12 + 30 = 42, so the answer is 42."
+    request = Instance("rbridge_document", doc={"id": "x"}, arguments=(context, trace), idx=0)
+    (hf,) = lm.rbridge_document([request], disable_tqdm=True)
+    (doc,) = encode_documents(
+        ProxyTokenizer(lm.tokenizer, lm.add_bos_token, lm.prefix_token_id),
+        [(context, trace)],
+        window=lm.max_length - 1,
+        prefix_token_id=lm.prefix_token_id,
+        names=["x"],
+        max_length=lm.max_length,
+    )
+    with torch.no_grad():
+        logits = lm.model(torch.tensor([doc.ids])).logits[0]
+    prompt_logprobs = vllm_style_prompt_logprobs(torch.log_softmax(logits.float(), -1), doc.ids)
+    got = response_from_prompt_logprobs(doc, prompt_logprobs, hf.vocab_size)
+    np.testing.assert_array_equal(got.token_ids, hf.token_ids)
+    np.testing.assert_array_equal(got.offsets, hf.offsets)
+    np.testing.assert_allclose(got.logprobs, hf.logprobs, atol=1e-5)
+    np.testing.assert_allclose(got.top_logprobs, hf.top_logprobs, atol=1e-5)
+    np.testing.assert_array_equal(got.rank, hf.rank)
+    np.testing.assert_array_equal(got.is_argmax, hf.is_argmax)
+    assert np.isnan(got.entropy).all() and not np.isnan(hf.entropy).any()
+
+
+@pytest.mark.skipif(not HAVE_VLLM, reason="vLLM is not installed (CUDA-only wheels)")
 def test_the_class_is_lm_evals_vllm():
+    from lm_eval.models.vllm_causallms import VLLM
+
+    from rbridge_tasks.vllm_rbridge import VLLMRBridgeLM
+
     assert issubclass(VLLMRBridgeLM, VLLM)

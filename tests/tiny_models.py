@@ -101,6 +101,46 @@ def llama_style_tokenizer(texts: list[str], vocab_size: int = 1200):
     )
 
 
+# Llama-3's pre-tokenizer pattern: digits in groups of up to three, words with one leading
+# non-letter, punctuation runs, newline runs.
+LLAMA3_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+
+def llama3_style_tokenizer(texts: list[str], vocab_size: int = 1200):
+    """Byte-level BPE behind Llama-3's regex split; the tokenizer prepends `<|begin_of_text|>`."""
+    from tokenizers import Regex
+    from transformers import PreTrainedTokenizerFast
+
+    bos, eos = "<|begin_of_text|>", "<|end_of_text|>"
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(LLAMA3_PATTERN), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[bos, eos],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    tok.post_processor = processors.Sequence(
+        [
+            processors.ByteLevel(trim_offsets=False),
+            processors.TemplateProcessing(
+                single=f"{bos} $A", pair=f"{bos} $A {bos} $B",
+                special_tokens=[(bos, tok.token_to_id(bos))],
+            ),
+        ]
+    )  # fmt: skip
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=bos, eos_token=eos)
+
+
 def build_tiny_lm(
     out_dir: Path,
     *,
@@ -129,8 +169,8 @@ def build_tiny_lm(
                 eos_token_id=tokenizer.eos_token_id,
             )
         )
-    elif family == "llama":
-        tokenizer = llama_style_tokenizer(texts)
+    elif family in ("llama", "llama3"):
+        tokenizer = (llama_style_tokenizer if family == "llama" else llama3_style_tokenizer)(texts)
         model = LlamaForCausalLM(
             LlamaConfig(
                 vocab_size=len(tokenizer),

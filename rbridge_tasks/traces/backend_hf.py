@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from rbridge_tasks.errors import RBridgeError
+from rbridge_tasks.errors import RBridgeError, first_line
 from rbridge_tasks.traces.completions import (
     Completion,
     GenerationRequest,
@@ -57,7 +57,10 @@ class HFModel:
                 model, dtype="auto" if dtype == "auto" else getattr(torch, dtype)
             )
         except (OSError, ValueError) as exc:
-            raise RBridgeError(f"cannot load model {model!r} with transformers: {exc}") from exc
+            raise RBridgeError(
+                f"cannot load model {model!r} with transformers: {first_line(exc)} (offline, "
+                "pass a local model folder)"
+            ) from exc
         self.model.to(self.device).eval()
         self.pad_id = (
             self.tokenizer.pad_token_id
@@ -147,9 +150,24 @@ class HFModel:
             scored.append(ScoredTrace(tuple(ids), tuple(texts), tuple(chosen)))
         return scored
 
+    def too_long(self, context: FrontierPrompt, trace: str | None, label: str) -> str | None:
+        """Why the prompt and the trace (None: the new tokens) do not fit the model, else None;
+        asked before batching so `--skip-too-long` leaves the batches of the others unchanged."""
+        _, context_ids = render_prompt(self.tokenizer, context, self.prompt_format)
+        if trace is None:
+            return self._length_problem(len(context_ids) + self.max_new_tokens, label)
+        ids, _ = teacher_forcing_ids(self.tokenizer, trace, label)
+        return self._length_problem(len(context_ids) + len(ids), label)
+
+    def _length_problem(self, length: int, label: str) -> str | None:
+        if self.max_length is None or length <= self.max_length:
+            return None
+        return (
+            f"{label}: needs {length} tokens (prompt + trace/new tokens), more "
+            f"than model {self.model_name!r} handles ({self.max_length}); pass --skip-too-long "
+            "to list such records in the skipped file and go on"
+        )
+
     def _check_length(self, length: int, label: str) -> None:
-        if self.max_length is not None and length > self.max_length:
-            raise RBridgeError(
-                f"{label}: needs {length} tokens (prompt + trace/new tokens), more "
-                f"than model {self.model_name!r} handles ({self.max_length})"
-            )
+        if (problem := self._length_problem(length, label)) is not None:
+            raise RBridgeError(problem)

@@ -7,20 +7,25 @@ split over tokens goes to the token that completes it (`token_text.py`).
 
 Requests run `concurrency` at a time, results come back in request order, and failures are
 retried: HTTP 429 after the server's Retry-After when it sends one, 5xx, timeouts and dropped
-connections after an exponential backoff with a cap, at most `max_retries` times. An optional
-requests-per-minute budget spaces requests out before the server has to refuse them.
+connections after an exponential backoff, at most `max_retries` times; every wait is capped
+(a longer Retry-After is cut to the cap, with a warning). The timeout bounds a whole request.
+An optional requests-per-minute budget spaces requests out before the server has to refuse them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import http.client
 import json
+import logging
 import queue
 import re
+import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
@@ -34,6 +39,7 @@ from rbridge_tasks.traces.token_text import texts_from_bytes
 APIS = ("chat", "completions")
 _RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 _BYTE_ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,10 +50,10 @@ class RetryPolicy:
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         """Seconds to wait before retry number `attempt` (0-based): the server's Retry-After
-        when it sent one (it knows its limits; the cap is for our own guesses), else
-        exponential backoff up to the cap."""
+        when it sent one (it knows its limits), else exponential backoff; either way at most
+        the cap, so a server asking for an hour cannot stall a job silently."""
         if retry_after is not None:
-            return max(retry_after, 0.0)
+            return min(max(retry_after, 0.0), self.backoff_cap)
         return min(self.backoff_base * 2**attempt, self.backoff_cap)
 
 
@@ -100,6 +106,23 @@ class OpenAICompatibleBackend:
         self.spacing = _RequestSpacing(requests_per_minute)
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
+
+    def check_reachable(self, timeout: float = 10.0) -> None:
+        """Fail at once, before an output file exists, when nothing answers at the URL (else
+        every request retries for minutes behind a progress bar at 0%)."""
+        parts = urllib.parse.urlsplit(self.url)
+        host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+        proxy = urllib.request.getproxies().get(parts.scheme)
+        if proxy and not urllib.request.proxy_bypass(host):  # urllib will connect to the proxy
+            proxied = urllib.parse.urlsplit(proxy)
+            host, port = proxied.hostname or "", proxied.port or 80
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+        except OSError as exc:
+            raise RBridgeError(
+                f"{self.url}: cannot connect to {host}:{port} ({exc}); is the server running "
+                "and --base-url right?"
+            ) from exc
 
     def complete(self, requests: Sequence[GenerationRequest]) -> Iterator[Completion]:
         """In request order; up to `concurrency` requests in flight on daemon threads, so an
@@ -202,12 +225,23 @@ class OpenAICompatibleBackend:
         retry_after: float | None = None
         for attempt in range(self.retry.max_retries + 1):
             if attempt:
-                time.sleep(self.retry.delay(attempt - 1, retry_after))
+                delay = self.retry.delay(attempt - 1, retry_after)
+                if retry_after is not None and retry_after > delay:
+                    logger.warning(
+                        "%s: question %r: the server asks to wait %.0f s (Retry-After); "
+                        "waiting --backoff-cap %g s instead",
+                        self.url,
+                        request_id,
+                        retry_after,
+                        delay,
+                    )
+                time.sleep(delay)
             retry_after = None
             self.spacing.wait()
             request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
+            deadline = _Deadline(self.timeout)
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                with deadline.opener().open(request, timeout=self.timeout) as response:
                     return json.loads(response.read())
             except urllib.error.HTTPError as exc:
                 detail = exc.read().decode("utf-8", "replace")[:300]
@@ -217,18 +251,67 @@ class OpenAICompatibleBackend:
                     ) from exc
                 retry_after = _retry_after_seconds(exc.headers.get("Retry-After"))
                 last_problem = f"HTTP {exc.code}: {detail}"
-            except (
-                urllib.error.URLError,
-                http.client.HTTPException,
-                ConnectionError,
-                TimeoutError,
-                json.JSONDecodeError,
-            ) as exc:
-                last_problem = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+            except (OSError, http.client.HTTPException, ValueError, RecursionError) as exc:
+                last_problem = (
+                    f"no complete response within --timeout {self.timeout:g} s"
+                    if deadline.passed
+                    else f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+                )
+            finally:
+                deadline.cancel()
         raise RBridgeError(
             f"{self.url}: question {request_id!r}: giving up after "
             f"{self.retry.max_retries} retries; last error: {last_problem}"
         )
+
+
+class _Deadline:
+    """--timeout for a whole request. urllib's timeout bounds each socket read only, so a server
+    sending a byte a second would hold a request forever; at the deadline a timer shuts the
+    request's socket down, which ends the read in progress."""
+
+    def __init__(self, seconds: float):
+        self.sockets: list[socket.socket] = []
+        self.passed = False
+        self.timer = threading.Timer(seconds, self._expire)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def opener(self) -> urllib.request.OpenerDirector:
+        deadline = self
+
+        class HTTP(urllib.request.HTTPHandler):
+            def http_open(self, req):
+                return self.do_open(deadline._track(http.client.HTTPConnection), req)
+
+        class HTTPS(urllib.request.HTTPSHandler):
+            def https_open(self, req):
+                return self.do_open(
+                    deadline._track(http.client.HTTPSConnection), req, context=self._context
+                )
+
+        return urllib.request.build_opener(HTTP, HTTPS)
+
+    def _track(self, connection_class):
+        deadline = self
+
+        class Tracked(connection_class):
+            def connect(self) -> None:  # urllib drops `sock` once the headers are read
+                super().connect()
+                deadline.sockets.append(self.sock)
+                if deadline.passed:  # the deadline came while connecting
+                    deadline._expire()
+
+        return Tracked
+
+    def _expire(self) -> None:
+        self.passed = True
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self.timer.cancel()
 
 
 def _token_bytes(token: str) -> bytes:

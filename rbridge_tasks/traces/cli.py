@@ -10,14 +10,17 @@ from collections.abc import Sequence
 
 from rbridge_tasks.benchmarks import BENCHMARK_NAMES, load_questions
 from rbridge_tasks.errors import RBridgeError
-from rbridge_tasks.trace_io import read_traces, write_traces
+from rbridge_tasks.hub import DATA_DIR_OPTION
+from rbridge_tasks.trace_io import read_pack, write_traces
 
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 INTERRUPTED = 130
+PACK_HELP = "a trace file, or a folder of <benchmark>.jsonl[.gz] files (as `rbridge eval` reads)"
 
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    flag = DATA_DIR_OPTION.set("--data-dir")
     try:
         return args.run(args)
     except KeyboardInterrupt:
@@ -27,6 +30,8 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return INTERRUPTED
+    finally:
+        DATA_DIR_OPTION.reset(flag)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,6 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--model", required=True, help="local path / hub id, or the API model name")
     gen.add_argument("--out", required=True, help="trace file (.jsonl) to create or resume")
     gen.add_argument("--model-name", help="frontier_model to record (default: --model)")
+    gen.add_argument(
+        "--prompt",
+        choices=("cot", "paper"),
+        default="cot",
+        help="cot: zero-shot chain of thought closing with an answer line (default); paper: "
+        "the rBridge paper's system prompt and JSON reply, its 'reasoning' scored",
+    )
     gen.add_argument(
         "--data-dir",
         help="benchmark files laid out like shared/data/ (default: the Hugging Face hub datasets)",
@@ -84,7 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--max-retries", type=int, default=6)
     api.add_argument("--backoff-base", type=float, default=1.0, help="first retry delay (s)")
     api.add_argument("--backoff-cap", type=float, default=60.0, help="longest retry delay (s)")
-    api.add_argument("--timeout", type=float, default=600.0, help="per request (s)")
+    api.add_argument(
+        "--timeout", type=float, default=600.0, help="per request, the whole answer included (s)"
+    )
     gen.set_defaults(run=_generate)
 
     conf = commands.add_parser(
@@ -115,7 +129,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=("released", "rereading", "zero-shot-cot-log", "mmlu-pro-outputs", "jsonl"),
     )
     imp.add_argument("source", help="the file (or, for released, the dataset folder)")
-    imp.add_argument("--out", required=True)
+    imp.add_argument("--out", help="trace file to write (required unless --inspect)")
     imp.add_argument("--benchmark", choices=BENCHMARK_NAMES)
     imp.add_argument("--data-dir")
     imp.add_argument("--author-model", help="who wrote the traces (default: from the file)")
@@ -126,20 +140,30 @@ def _parser() -> argparse.ArgumentParser:
         help="rereading: which generation (default cot, see the docs)",
     )
     imp.add_argument("--mapping", help="released: field mapping file (JSON/YAML)")
-    imp.add_argument("--id-field", default="id", help="jsonl: the question id field")
-    imp.add_argument("--text-field", default="trace", help="jsonl: the trace text field")
+    imp.add_argument(
+        "--inspect",
+        action="store_true",
+        help="released: print the fields found, a sample row and the mapping that would be used",
+    )
+    imp.add_argument(
+        "--id-field", default="id", help="jsonl: the question id field (dotted for nested: a.b)"
+    )
+    imp.add_argument(
+        "--text-field", default="trace", help="jsonl: the trace text field (dotted for nested)"
+    )
     imp.add_argument("--answer-field", help="jsonl: the model's answer (default: extracted)")
     imp.add_argument(
         "--ids-are-row-indexes",
         action="store_true",
-        help="jsonl: ids are 0-based rows of the benchmark file",
+        help="jsonl: ids are 0-based rows of the benchmark file; without an id field, the "
+        "file's own record order",
     )
     imp.add_argument("--only-correct", action="store_true")
     imp.add_argument("--humaneval-timeout", type=float, default=10.0)
     imp.set_defaults(run=_import)
 
     val = commands.add_parser("validate", help="check a trace pack and its benchmark coverage")
-    val.add_argument("path")
+    val.add_argument("path", help=PACK_HELP)
     val.add_argument("--data-dir")
     val.add_argument(
         "--text-only", action="store_true", help="accept records without frontier tokens"
@@ -155,7 +179,7 @@ def _parser() -> argparse.ArgumentParser:
     val.set_defaults(run=_validate)
 
     st = commands.add_parser("stats", help="summary statistics of trace files")
-    st.add_argument("paths", nargs="+")
+    st.add_argument("paths", nargs="+", help=PACK_HELP)
     st.add_argument("--json", action="store_true")
     st.set_defaults(run=_stats)
     return parser
@@ -175,6 +199,12 @@ def _local_model_args(parser: argparse.ArgumentParser) -> None:
         help="auto: the chat template when the tokenizer has one",
     )
     group.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm")
+    group.add_argument(
+        "--skip-too-long",
+        action="store_true",
+        help="hf: list records longer than the model's context in OUT.skipped.jsonl and go on "
+        "(default: stop with an error naming the record)",
+    )
 
 
 def _local_model(
@@ -241,6 +271,8 @@ def _generate(args: argparse.Namespace) -> int:
         only_correct=args.only_correct,
         humaneval_timeout=args.humaneval_timeout,
         progress=not args.no_progress,
+        prompt_style=args.prompt,
+        skip_too_long=args.skip_too_long,
     )
     skipped = _skipped(summary.skipped)
     print(
@@ -262,7 +294,7 @@ def _openai_backend(args: argparse.Namespace):
         if args.stop is not None
         else (COMPLETION_STOPS if args.api == "completions" else ())
     )
-    return OpenAICompatibleBackend(
+    backend = OpenAICompatibleBackend(
         args.model,
         args.base_url,
         api=args.api,
@@ -274,6 +306,8 @@ def _openai_backend(args: argparse.Namespace):
         retry=RetryPolicy(args.max_retries, args.backoff_base, args.backoff_cap),
         timeout=args.timeout,
     )
+    backend.check_reachable()
+    return backend
 
 
 def _confidences(args: argparse.Namespace) -> int:
@@ -287,10 +321,11 @@ def _confidences(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         limit=args.limit,
         progress=not args.no_progress,
+        skip_too_long=args.skip_too_long,
     )
     print(
         f"{args.output}: {summary.written} trace(s) with confidences from {args.model}, "
-        f"{summary.already_done} already done"
+        f"{summary.already_done} already done or skipped"
     )
     return 0
 
@@ -298,6 +333,15 @@ def _confidences(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from rbridge_tasks.traces.importers import import_released, import_text_traces
 
+    if args.inspect:
+        from rbridge_tasks.released import ReleasedMapping, inspect_released
+
+        if args.format != "released":
+            raise RBridgeError("--inspect applies to --format released only")
+        print(inspect_released(args.source, ReleasedMapping.load(args.mapping)))
+        return 0
+    if args.out is None:
+        raise RBridgeError("rbridge traces import needs --out FILE")
     if args.format == "released":
         if args.benchmark is None:
             raise RBridgeError("--format released needs --benchmark")
@@ -364,7 +408,7 @@ def _stats(args: argparse.Namespace) -> int:
     from rbridge_tasks.traces.stats import format_summary, summarise_by_benchmark
 
     results = {
-        path: summarise_by_benchmark(read_traces(path, require_tokens=False)) for path in args.paths
+        path: summarise_by_benchmark(read_pack(path, require_tokens=False)) for path in args.paths
     }
     if args.json:
         print(json.dumps(results, indent=2))

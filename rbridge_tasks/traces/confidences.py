@@ -8,6 +8,8 @@ Each trace is read after a context, by default the same frontier prompt `generat
 for its question (joined to the benchmark by id, so multiple-choice options are included;
 through the model's chat template when it has one). `--context record` uses the record's own
 question text instead and needs no benchmark data. The trace text itself is never changed.
+A trace longer than the model's context is an error naming it; with `--skip-too-long` it is
+listed in `OUT.skipped.jsonl` (with both lengths) and the others go on.
 
 `frontier_model` becomes the confidence model; `meta.trace_author_model` keeps who wrote the
 text, `meta.trace_token_ids` the confidence model's token ids (one per frontier token).
@@ -27,6 +29,7 @@ from rbridge_tasks.records import TraceRecord
 from rbridge_tasks.trace_io import TraceAppender, read_traces
 from rbridge_tasks.traces.batches import batches_with_work
 from rbridge_tasks.traces.completions import TeacherForcingBackend
+from rbridge_tasks.traces.generate import SKIPPED_SUFFIX, TOO_LONG, SkipLog
 from rbridge_tasks.traces.prompts import FrontierPrompt, frontier_prompt
 
 CONTEXTS = ("prompt", "record")
@@ -50,6 +53,7 @@ def add_confidences(
     data_dir: str | Path | None = None,
     limit: int | None = None,
     progress: bool = True,
+    skip_too_long: bool = False,
 ) -> ConfidenceSummary:
     if context not in CONTEXTS:
         raise RBridgeError(f"unknown context {context!r}; expected one of {list(CONTEXTS)}")
@@ -64,12 +68,26 @@ def add_confidences(
     def context_of(record: TraceRecord) -> FrontierPrompt:
         if context == "prompt":
             return frontier_prompt(questions[(record.benchmark, record.id)])
-        return frontier_prompt(Question(record.id, record.benchmark, record.question, gold=""))
+        return frontier_prompt(_as_question(record))
 
-    with TraceAppender(out_path) as appender:
+    settings = {"confidence_model": model.model_name, "context": context}
+    if hasattr(model, "prompt_format"):
+        settings["prompt_format"] = model.prompt_format
+    with TraceAppender(out_path, settings=("confidence_settings", settings)) as appender:
+        skip_log = SkipLog(out_path.with_name(out_path.name + SKIPPED_SUFFIX))
+        too_long = getattr(model, "too_long", None)  # local models know their context
+        if skip_too_long and too_long is not None:  # before batching: the rest batch as before
+            for record in records:
+                key = (record.benchmark, record.id)
+                if key in appender.done_ids or key in skip_log.keys:
+                    continue
+                label = f"{in_path}, id {record.id!r}"
+                if problem := too_long(context_of(record), record.trace, label):
+                    skip_log.add(_as_question(record), TOO_LONG, record.answer, problem)
 
         def is_done(record: TraceRecord) -> bool:
-            return (record.benchmark, record.id) in appender.done_ids
+            key = (record.benchmark, record.id)
+            return key in appender.done_ids or key in skip_log.keys
 
         summary = ConfidenceSummary(len(records), sum(map(is_done, records)))
         bar = tqdm(
@@ -80,7 +98,8 @@ def add_confidences(
             disable=not progress,
         )
         try:
-            for batch in list(batches_with_work(records, model.batch_size, is_done)):
+            for work in list(batches_with_work(records, model.batch_size, is_done)):
+                batch = [r for r in work if (r.benchmark, r.id) not in skip_log.keys]
                 scored = model.score(
                     [context_of(r) for r in batch],
                     [r.trace for r in batch],
@@ -95,6 +114,10 @@ def add_confidences(
         finally:
             bar.close()
     return summary
+
+
+def _as_question(record: TraceRecord) -> Question:
+    return Question(record.id, record.benchmark, record.question, gold="")
 
 
 def _with_confidences(record: TraceRecord, tokens, model_name: str, context: str) -> TraceRecord:

@@ -8,7 +8,8 @@ Formats:
 - `zero-shot-cot-log`: run logs of kojima-takeshi188/zero_shot_cot (text-davinci-002), joined
   to the benchmark by question text (the logs are in shuffled order).
 - `mmlu-pro-outputs`: TIGER-AI-Lab/MMLU-Pro `eval_results` model outputs (a .zip or .json).
-- `jsonl`: any JSONL with an id and a text field (plain text traces).
+- `jsonl`: any JSONL with an id and a text field (plain text traces; dotted names read nested
+  fields; with `--ids-are-row-indexes` and no id field, records are the rows in order).
 
 Every imported trace is joined to its benchmark question (an id or question text that does not
 match is an error naming the file and line), stripped of its final answer as `generate` does,
@@ -393,14 +394,16 @@ def _plain_jsonl(
 ) -> Iterator[_Text]:
     questions = load_questions(benchmark, data_dir)
     by_id = _rows_by(lambda q: q.id, questions)
-    for n, row in _read_jsonl(path):
+    for position, (n, row) in enumerate(_read_jsonl(path)):
         where = f"{path}, line {n}"
-        for name in (id_field, text_field):
-            if name not in row:
+        # without an id field, row indexes are the records' own order in the file
+        required = (text_field,) if ids_are_row_indexes else (id_field, text_field)
+        for name in required:
+            if _field(row, name) is _MISSING:
                 raise located(str(path), f"missing (fields: {sorted(row)})", line=n, field=name)
-        raw_id = row[id_field]
+        raw_id = _field(row, id_field)
         if ids_are_row_indexes:
-            found = _by_row(questions, raw_id, where)
+            found = _by_row(questions, position if raw_id is _MISSING else raw_id, where)
         else:
             found = by_id.get(str(raw_id))
             if found is None:
@@ -411,12 +414,13 @@ def _plain_jsonl(
                     line=n,
                     field=id_field,
                 )
-        text = row[text_field]
+        text = _field(row, text_field)
         if not isinstance(text, str):
             raise located(
                 str(path), "must be a string", line=n, record_id=found[1].id, field=text_field
             )
-        answer = None if answer_field is None else row.get(answer_field)
+        answer = None if answer_field is None else _field(row, answer_field)
+        answer = None if answer is _MISSING else answer
         yield _Text(
             found[1],
             found[0],
@@ -426,3 +430,21 @@ def _plain_jsonl(
             source_answer=None if answer is None else str(answer),
             answer_from_source=answer_field is not None,
         )
+
+
+_MISSING = object()
+
+
+def _field(row: Mapping[str, Any], name: str) -> Any:
+    """`row[name]`, or a nested field by dotted path (`output.text`, `choices.0.text`)."""
+    if name in row:
+        return row[name]
+    value: Any = row
+    for part in name.split("."):
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return _MISSING
+    return value

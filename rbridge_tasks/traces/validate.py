@@ -5,13 +5,15 @@ schema (tokens that do not spell the trace, positive logprobs, ...), a missing f
 list (unless `--text-only`), an id that is not a question of its benchmark.
 
 Warnings (reported with the first few ids): a record question that differs from the benchmark's,
-a trace that still ends with a final-answer line, records without an answer or correctness.
+a trace that still ends with a final-answer line, records without an answer or correctness, and
+records whose frontier (or confidence) model is not the one most records of the pack have.
 Coverage is the share of the benchmark's questions with a trace. With `--min-coverage`, lower
 coverage fails; with `--strict`, so does any warning.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from typing import Any
 from rbridge_tasks.answer_lines import scored_span
 from rbridge_tasks.benchmarks import load_questions, normalise_text
 from rbridge_tasks.errors import RBridgeError, located
-from rbridge_tasks.trace_io import read_traces
+from rbridge_tasks.trace_io import read_pack
 from rbridge_tasks.traces.stats import summarise
 
 SHOWN_IDS = 5
@@ -74,7 +76,7 @@ def validate_pack(
     path: str | Path, *, data_dir: str | Path | None = None, text_only: bool = False
 ) -> ValidationReport:
     path = Path(path)
-    records = read_traces(path, require_tokens=not text_only)
+    records = read_pack(path, require_tokens=not text_only)
     if not records:
         raise RBridgeError(f"{path}: no trace records")
     reports = []
@@ -82,6 +84,12 @@ def validate_pack(
         mine = [r for r in records if r.benchmark == benchmark]
         questions = {q.id: q for q in load_questions(benchmark, data_dir)}
         warnings: dict[str, list[str]] = {}
+        models = Counter(r.frontier_model for r in mine)
+        if len(models) > 1:  # e.g. a resumed `confidences` run with another model
+            usual = models.most_common(1)[0][0]
+            warnings[f"frontier_model is not the pack's usual {usual!r} (mixed models)"] = [
+                r.id for r in mine if r.frontier_model != usual
+            ]
         for record in mine:
             question = questions.get(record.id)
             if question is None:
@@ -94,10 +102,9 @@ def validate_pack(
             problems = {
                 "question text differs from the benchmark's": normalise_text(record.question)
                 != normalise_text(question.question),
-                "trace still ends with a final-answer line": scored_span(record.trace)
-                .stripped_tail(record.trace)
-                .strip()
-                != "",
+                # a paper-format trace is the JSON reply's reasoning: its answer has its own key
+                "trace still ends with a final-answer line": "reasoning_span" not in record.meta
+                and scored_span(record.trace).stripped_tail(record.trace).strip() != "",
                 "no answer": record.answer is None,
                 "no correctness flag": record.correct is None,
             }

@@ -10,7 +10,13 @@ import pytest
 import yaml
 
 from predictors.ingest import load_results
-from predictors.tables import MetricColumn, TableSpec, table_to_results, write_results
+from predictors.tables import (
+    MetricColumn,
+    TableSpec,
+    plan_results,
+    table_to_results,
+    write_results,
+)
 from rbridge_tasks.errors import RBridgeError
 
 
@@ -25,11 +31,13 @@ def test_obsscaling_rows_become_results_files(data_dir, tmp_path):
         metadata_columns={"Model Family": "family"},
         where=("Model Family=Qwen*",),
     )
-    results, notes = table_to_results(table, spec)
+    planned, notes = plan_results([table], spec, tmp_path)
+    results = list(planned.values())
     with open(table, newline="", encoding="utf-8") as handle:
         rows = [r for r in csv.DictReader(handle) if r["Model Family"].startswith("Qwen")]
     assert len(results) == len(rows) > 0
-    paths = write_results(results, tmp_path, table)
+    write_results(planned)
+    paths = list(planned)
     tidy = load_results([tmp_path])
     for row in rows:
         mine = tidy[(tidy["model"] == row["Model"]) & (tidy["task"] == "gsm8k")].iloc[0]

@@ -4,7 +4,10 @@ It implements `/v1/chat/completions` (logprobs with per-token `bytes`) and `/v1/
 (tokens as strings, `bytes:\\xNN` for pieces of a character), greedy decoding by its own plain
 loop (a full forward pass per step, independent of the client's code), and can misbehave on
 chosen request numbers: drop the connection without answering, answer 429 with a Retry-After,
-answer 503, or stall. Chat messages are formatted as the completion prompt the client would send
+answer 503, stall (for a time, or until the test says so), or trickle a reply a byte at a
+time; or answer a prompt with scripted replies
+(token pieces and their logprobs, e.g. a JSON reply with its escapes cut anywhere, or malformed
+JSON). Chat messages are formatted as the completion prompt the client would send
 ("<user message>\\n\\nAnswer:"), which stands in for a chat template the tiny model lacks.
 """
 
@@ -44,6 +47,8 @@ class Faults:
     rate_limit: dict[int, str] = field(default_factory=dict)  # request -> Retry-After value
     unavailable: set[int] = field(default_factory=set)
     stall: dict[int, float] = field(default_factory=dict)  # request -> seconds before answering
+    trickle: dict[int, float] = field(default_factory=dict)  # request -> seconds between bytes
+    hold: dict[int, threading.Event] = field(default_factory=dict)  # answer once the event is set
     omit_logprobs: bool = False  # answer like a server that does not support logprobs
 
 
@@ -58,6 +63,9 @@ class TinyModelServer:
         self.model_lock = threading.Lock()
         self.bytes_of_char = byte_decoder()
         self.faults = Faults()
+        # prompt substring -> replies served instead of the model's, one per request whose prompt
+        # contains it, in order; a reply is its tokens as (raw bytes, logprob)
+        self.scripted: dict[str, list[list[tuple[bytes, float]]]] = {}
         # (path, HTTP status or -1 for a dropped connection, arrival time) of every POST
         self.requests: list[tuple[str, int, float]] = []
         self.count_lock = threading.Lock()
@@ -139,7 +147,12 @@ class TinyModelServer:
                 if number in faults.unavailable:
                     self._send(number, 503, {"error": {"message": "overloaded"}})
                     return
+                if number in faults.trickle:
+                    self._trickle(number, faults.trickle[number])
+                    return
                 time.sleep(faults.stall.get(number, 0.0))
+                if number in faults.hold:
+                    faults.hold[number].wait(timeout=120)
                 if self.path == "/v1/chat/completions":
                     prompt = body["messages"][-1]["content"] + "\n\nAnswer:"
                 elif self.path == "/v1/completions":
@@ -147,9 +160,16 @@ class TinyModelServer:
                 else:
                     self._send(number, 404, {"error": {"message": f"no route {self.path}"}})
                     return
-                stops = body.get("stop") or []
-                ids, logprobs, finish, text = server.greedy(prompt, body["max_tokens"], stops)
-                pieces = [server.token_bytes(i) for i in ids]
+                script = next((k for k in server.scripted if k in prompt), None)
+                if script is not None:
+                    with server.count_lock:
+                        reply = server.scripted[script].pop(0)
+                    pieces, logprobs = [p for p, _ in reply], [lp for _, lp in reply]
+                    finish, text = "stop", b"".join(pieces).decode("utf-8", "replace")
+                else:
+                    stops = body.get("stop") or []
+                    ids, logprobs, finish, text = server.greedy(prompt, body["max_tokens"], stops)
+                    pieces = [server.token_bytes(i) for i in ids]
                 if self.path == "/v1/chat/completions":
                     entries = [
                         {
@@ -189,6 +209,22 @@ class TinyModelServer:
                 with server.count_lock:
                     path, _, arrived = server.requests[number - 1]
                     server.requests[number - 1] = (path, status, arrived)
+
+            def _trickle(self, number: int, interval: float) -> None:
+                """A 200 whose body comes one byte per `interval` seconds, until the client
+                hangs up: every socket read succeeds, the response never completes."""
+                self._record(number, 200)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "1000000")
+                self.end_headers()
+                try:
+                    while True:
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        time.sleep(interval)
+                except OSError:
+                    self.close_connection = True
 
             def _send(
                 self, number: int, status: int, payload: dict, headers: dict[str, str] | None = None

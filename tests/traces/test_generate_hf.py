@@ -23,13 +23,13 @@ def skipped(path):
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
-@pytest.mark.parametrize("benchmark", BENCHMARK_NAMES)
+@pytest.mark.parametrize("benchmark_name", BENCHMARK_NAMES)  # not `benchmark`: a common fixture
 @pytest.mark.parametrize("family", ["gpt2", "llama"])
 def test_every_prompt_format_generates_logprobs_that_match_a_forward_pass(
-    benchmark, family, gpt2_dir, llama_dir, data_dir, tmp_path
+    benchmark_name, family, gpt2_dir, llama_dir, data_dir, tmp_path
 ):
     model_dir = {"gpt2": gpt2_dir, "llama": llama_dir}[family]
-    questions = load_questions(benchmark, data_dir)[:3]
+    questions = load_questions(benchmark_name, data_dir)[:3]
     out = tmp_path / "traces.jsonl"
     model = HFModel(
         str(model_dir),
@@ -50,7 +50,7 @@ def test_every_prompt_format_generates_logprobs_that_match_a_forward_pass(
         assert prompt == frontier_prompt(question).completion
         assert question.question in prompt
         assert all(f"({label}) {text}" in prompt for label, text in question.choices)
-        assert record.frontier_model == "tiny" and record.benchmark == benchmark
+        assert record.frontier_model == "tiny" and record.benchmark == benchmark_name
         assert record.correct is False  # a random model
         generated_record_logprobs_match(record, model_dir)
 

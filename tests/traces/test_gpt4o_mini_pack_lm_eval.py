@@ -102,17 +102,18 @@ def test_gpt4o_mini_gsm8k_pack_runs_through_rbridge_gsm8k(
     assert [s["doc"]["id"] for s in samples] == ["0", "1"]  # the pack's first ids
     for sample in samples:
         record = records[sample["doc"]["id"]]
-        nll, nll_sum, weight_sum = (
-            float(sample[k]) for k in ("rbridge_nll", "rbridge_nll_sum", "rbridge_weight_sum")
+        nll, nll_sum, weight_sum, tokens = (
+            float(sample[k])
+            for k in ("rbridge_nll", "rbridge_nll_sum", "rbridge_weight_sum", "trace_tokens")
         )
         assert math.isfinite(nll) and nll > 0
-        assert nll == pytest.approx(nll_sum / weight_sum, rel=1e-9)
+        assert nll == pytest.approx(nll_sum / tokens, rel=1e-9)  # Algorithm 1: the plain mean
         # Proxy and confidence model share a tokenizer here, so proxy tokens are the frontier
         # tokens and their weights are the pack's MinMax-normalised confidences; only a token at
         # the prompt/trace boundary (weight at most 1) may differ.
         confidences = np.exp(np.array(record.token_logprobs))
         weights = (confidences - confidences.min()) / (confidences.max() - confidences.min())
-        assert 0.0 <= weight_sum - weights.sum() <= 1.0 + 1e-9
+        assert abs(weight_sum - weights.sum()) <= 1.0 + 1e-9
     assert results["rbridge_nll,none"] == pytest.approx(
         np.mean([float(s["rbridge_nll"]) for s in samples]), rel=1e-12
     )

@@ -118,7 +118,8 @@ def test_dropped_connection_is_retried(openai_server, questions, tmp_path):
 def test_rate_limit_waits_for_retry_after(openai_server, questions, tmp_path):
     openai_server.faults.rate_limit = {1: "1", 2: "0.5"}
     out = tmp_path / "traces.jsonl"
-    run(openai_server, questions[:1], out)  # backoff alone would retry after 0.01 s
+    # backoff alone would retry after 0.01 s; the cap (5 s) is above what the server asks
+    run(openai_server, questions[:1], out, retry=RetryPolicy(3, backoff_base=0.01, backoff_cap=5.0))
     (first, second, third) = openai_server.requests
     assert [first[1], second[1], third[1]] == [429, 429, 200]
     assert second[2] - first[2] >= 1.0
@@ -140,7 +141,7 @@ def test_backoff_delays_double_up_to_the_cap_and_retry_after_wins():
     policy = RetryPolicy(max_retries=9, backoff_base=0.5, backoff_cap=3.0)
     assert [policy.delay(i, None) for i in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
     assert policy.delay(0, 2.5) == 2.5
-    assert policy.delay(4, 120.0) == 120.0  # the server's word is not capped
+    assert policy.delay(4, 120.0) == 3.0  # capped too (the backend warns)
     assert policy.delay(0, -1.0) == 0.0  # an HTTP date already past
 
 

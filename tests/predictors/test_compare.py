@@ -1,0 +1,332 @@
+"""`rbridge predict compare` on real data, and the accuracy-targets table.
+
+OLMo ladder (../shared/data/olmo_ladder, imported with `import-table`): the 190M models' final
+ARC-Challenge and CSQA accuracy, bits per byte, probability and log-probability of the correct
+answer, and C4 loss, at 0.5-10x Chinchilla, compete as proxies of the 3B models' accuracy at the
+same compute multiple. Pythia (lm-eval 0.3 files, read as they are): pythia-160m checkpoints'
+LAMBADA perplexity and accuracy against pythia-12b's LAMBADA accuracy, joined on revision.
+Every number is recomputed here from the raw CSV/JSON with numpy/scipy/sklearn's KFold.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.stats
+from sklearn.model_selection import KFold
+
+from predictors import targets
+from predictors.cli import main
+from predictors.compare import Benchmark
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+OLMO_METRICS = {  # CSV column pattern -> (metric, higher is better)
+    "eval/downstream/{}_rc_5shot_len_norm": ("acc_len_norm", True),
+    "eval/downstream_bpb/{}_rc_5shot_bpb": ("bpb", False),
+    "eval/downstream_soft/{}_rc_5shot_soft": ("correct_prob", True),
+    "eval/downstream_soft_log/{}_rc_5shot_soft_log": ("correct_logprob", True),
+    "eval/c4_en-validation/CrossEntropyLoss": ("c4_loss", False),
+}
+OLMO_TASKS = {"arc_challenge": "arc_challenge_test", "csqa": "csqa_val"}
+POLYFIT_FORMS = {
+    "linear": (np.asarray, 1),
+    "quadratic": (np.asarray, 2),
+    "logarithmic": (np.log, 1),
+}
+
+
+def last_row(path: Path) -> dict[str, str]:
+    with open(path, encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))[-1]
+
+
+@pytest.fixture(scope="module")
+def olmo(data_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("olmo_import")
+    for path in sorted((data_dir / "olmo_ladder").glob("*-*xC*.csv")):
+        size, recipe = path.stem.split("-", 1)
+        if size not in ("190M", "3B"):
+            continue
+        specs = []
+        for name, column in OLMO_TASKS.items():
+            for pattern, (metric, higher) in OLMO_METRICS.items():
+                direction = "higher" if higher else "lower"
+                specs += ["--metric", f"{pattern.format(column)}=olmo_{name}:{metric}:{direction}"]
+        code = main(
+            ["import-table", str(path), "--revision-column", "_step", "--rows", "last", *specs,
+             "--set", f"size={size}", "--set", f"recipe={recipe}", "--out-dir", str(out)]
+        )  # fmt: skip
+        assert code == 0
+    return out
+
+
+def olmo_compare(results: Path, out: Path, capsys) -> dict:
+    benchmarks = [f"--benchmark={n}=olmo_{n}:olmo_{n}:acc_len_norm" for n in OLMO_TASKS]
+    code = main(
+        ["compare", "--results", str(results), "--proxy-where", "size=190M",
+         "--target-where", "size=3B", "--n-boot", "200", "--quiet", "--out-dir", str(out),
+         *benchmarks]
+    )  # fmt: skip
+    capsys.readouterr()
+    assert code == 0
+    return json.loads((out / "compare.json").read_text())
+
+
+def cv_train_r2(x: np.ndarray, y: np.ndarray, form: str) -> tuple[float, float]:
+    """The paper's protocol by hand: mean train R2 and pooled held-out MAE over 5 folds."""
+    transform, degree = POLYFIT_FORMS[form]
+    scores, held_out = [], np.empty(len(x))
+    for train, test in KFold(min(5, len(x)), shuffle=True, random_state=0).split(x):
+        coef = np.polyfit(transform(x[train]), y[train], degree)
+        fitted = np.polyval(coef, transform(x[train]))
+        resid = np.sum((y[train] - fitted) ** 2)
+        scores.append(1 - resid / np.sum((y[train] - y[train].mean()) ** 2))
+        held_out[test] = np.polyval(coef, transform(x[test]))
+    return float(np.mean(scores)), float(np.mean(np.abs(y - held_out)))
+
+
+def decision_accuracy(x: np.ndarray, y: np.ndarray) -> float:
+    """x, y oriented so that higher is better; target ties left out, proxy ties count 1/2."""
+    credit = []
+    for i, j in itertools.combinations(range(len(x)), 2):
+        if y[i] == y[j]:
+            continue
+        credit.append(0.5 if x[i] == x[j] else float((x[i] > x[j]) == (y[i] > y[j])))
+    return float(np.mean(credit))
+
+
+def test_olmo_ladder_compare_matches_independent_computation(olmo, data_dir, tmp_path, capsys):
+    payload = olmo_compare(olmo, tmp_path / "out", capsys)
+    ladder = data_dir / "olmo_ladder"
+    recipes = ["0.5xC", "1xC", "1xC-rerun", "2xC", "5xC", "10xC"]
+    assert payload["metrics"] == sorted(m for m, _ in OLMO_METRICS.values())
+    assert payload["missing"] == [] and payload["skipped"] == []
+    best_r2 = {}
+    for name, column in OLMO_TASKS.items():
+        target_col = f"eval/downstream/{column}_rc_5shot_len_norm"
+        y = np.array([float(last_row(ladder / f"3B-{r}.csv")[target_col]) for r in recipes])
+        reported = {}
+        for pattern, (metric, higher) in OLMO_METRICS.items():
+            cell = payload["cells"][name][metric]
+            col = pattern.format(column)
+            x = np.array([float(last_row(ladder / f"190M-{r}.csv")[col]) for r in recipes])
+            assert [p["key"] for p in cell["points"]] == recipes
+            assert [p["x"] for p in cell["points"]] == x.tolist()
+            assert [p["y"] for p in cell["points"]] == y.tolist()
+            for form in POLYFIT_FORMS:
+                if form == "logarithmic" and np.any(x <= 0):
+                    assert form in cell["forms_skipped"]
+                    continue
+                r2, mae = cv_train_r2(x, y, form)
+                assert cell["forms"][form]["train_r2"] == pytest.approx(r2, rel=1e-9)
+                assert cell["forms"][form]["mae"] == pytest.approx(mae, rel=1e-9)
+            forms = cell["forms"]
+            assert cell["form"] == max(forms, key=lambda f: forms[f]["train_r2"])
+            assert cell["train_r2"] == forms[cell["form"]]["train_r2"]
+            assert cell["test_mae"] == forms[cell["form"]]["mae"]
+            gx = x if higher else -x
+            assert cell["higher_is_better"] is higher
+            assert cell["decision_accuracy"]["value"] == pytest.approx(
+                decision_accuracy(gx, y), abs=1e-12
+            )
+            tau = scipy.stats.kendalltau(gx, y).statistic
+            assert cell["kendall_tau"]["value"] == pytest.approx(tau, abs=1e-12)
+            for key in ("decision_accuracy", "kendall_tau"):
+                interval = cell[key]
+                assert interval["lower"] <= interval["value"] + 1e-12
+                assert interval["value"] <= interval["upper"] + 1e-12
+            reported[metric] = cell["train_r2"]
+        best_r2[name] = max(reported, key=reported.get)
+    average = {
+        m: np.mean([payload["cells"][b][m]["train_r2"] for b in OLMO_TASKS])
+        for m in payload["metrics"]
+    }
+    for metric, value in average.items():
+        assert payload["average"][metric]["train_r2"]["value"] == pytest.approx(value, rel=1e-12)
+    # Markdown: Table 2's shape, the best train R2 of each row in bold
+    markdown = (tmp_path / "out" / "compare.md").read_text()
+    table = markdown.split("### Train R2")[1].split("###")[0]
+    header = next(line for line in table.splitlines() if line.startswith("| benchmark"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert columns == ["benchmark", *payload["metrics"]]
+    for name, best in [*best_r2.items(), ("Average", max(average, key=average.get))]:
+        row = next(line for line in table.splitlines() if line.startswith(f"| {name} |"))
+        cells = [c.strip() for c in row.strip("|").split("|")][1:]
+        bold = [m for m, c in zip(columns[1:], cells, strict=True) if c.startswith("**")]
+        assert bold == [best], (name, row)
+        assert sum(c.startswith("<u>") for c in cells) == 1
+    png = (tmp_path / "out" / "compare.png").read_bytes()
+    assert png[:8] == PNG_MAGIC
+
+
+def test_a_metric_missing_on_one_run_is_reported(olmo, tmp_path, capsys):
+    copy = tmp_path / "results"
+    for path in olmo.rglob("*.json"):
+        target = copy / path.relative_to(olmo)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = json.loads(path.read_text())
+        if "190M-2xC" in str(path):
+            del data["results"]["olmo_csqa"]["correct_prob,none"]
+        target.write_text(json.dumps(data))
+    payload = olmo_compare(copy, tmp_path / "out", capsys)
+    assert len(payload["missing"]) == 1
+    assert "csqa `correct_prob`" in payload["missing"][0] and "190M-2xC" in payload["missing"][0]
+    assert payload["cells"]["csqa"]["correct_prob"]["n"] == 5
+    assert payload["cells"]["csqa"]["correct_prob"]["n_missing_runs"] == 1
+    assert payload["cells"]["csqa"]["bpb"]["n"] == 6
+    assert "**Missing values**" in (tmp_path / "out" / "compare.md").read_text()
+
+
+def test_pythia_lambada_metrics(pythia, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(
+        ["compare", "--results", str(pythia / "pythia-160m" / "zero-shot"),
+         str(pythia / "pythia-12b" / "zero-shot"), "--pattern", "*.json",
+         "--join-on", "revision", "--proxy-where", "model=*-160m",
+         "--target-where", "model=*-12b", "--n-boot", "100", "--quiet", "--no-plot",
+         "--benchmark", "lambada=lambada_openai:lambada_openai:acc", "--out-dir", str(out)]
+    )  # fmt: skip
+    capsys.readouterr()
+    assert code == 0
+    payload = json.loads((out / "compare.json").read_text())
+    assert payload["metrics"] == ["acc", "ppl"]
+    values = {}
+    for size in ("160m", "12b"):
+        for path in (pythia / f"pythia-{size}" / "zero-shot").glob("*.json"):
+            data = json.loads(path.read_text())
+            step = data["config"]["model_args"].split("revision=")[1]
+            values.setdefault(size, {})[step] = data["results"]["lambada_openai"]
+    steps = sorted(values["12b"], key=lambda s: int(re.sub(r"\D", "", s)))
+    y = np.array([values["12b"][s]["acc"] for s in steps])
+    for metric, sign in (("acc", 1.0), ("ppl", -1.0)):  # ppl: lower is better (known name)
+        cell = payload["cells"]["lambada"][metric]
+        x = np.array([values["160m"][s][metric] for s in steps])
+        assert cell["n"] == 27 and [p["key"] for p in cell["points"]] == steps
+        assert cell["higher_is_better"] is (sign > 0)
+        tau = scipy.stats.kendalltau(sign * x, y).statistic
+        assert cell["kendall_tau"]["value"] == pytest.approx(tau, abs=1e-12)
+        assert cell["decision_accuracy"]["value"] == pytest.approx(
+            decision_accuracy(sign * x, y), abs=1e-12
+        )
+        if cell["form"] in POLYFIT_FORMS:
+            assert cell["train_r2"] == pytest.approx(cv_train_r2(x, y, cell["form"])[0], rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--benchmark", "nosuch"], "'nosuch' is not in the accuracy-targets table"),
+        (["--benchmark", "x=olmo_arc_challenge:a:b:c:d"], "expected NAME"),
+        (["--benchmark", "arc=nosuch_task:olmo_arc_challenge:acc_len_norm"], "no proxy run"),
+        (["--benchmark", "arc=olmo_arc_challenge:olmo_arc_challenge:nope"], "no metric 'nope'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(olmo, argv, message, capsys):
+    from rbridge_tasks.cli import main as rbridge
+
+    code = rbridge(
+        ["predict", "compare", "--results", str(olmo), "--proxy-where", "size=190M",
+         "--target-where", "size=3B", "--quiet", *argv]
+    )  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and message in err, err
+
+
+def test_targets_table_defaults():
+    assert Benchmark.parse("gsm8k").target.describe()["filter"] == "strict-match"
+    bench = Benchmark.parse("mmlu_pro")
+    assert bench.proxy_task == "rbridge_mmlu_pro"
+    assert bench.target.task.split(",") == list(targets.MMLU_PRO_STEM)
+    assert Benchmark.parse("csqa=my_proxy").target.task == "commonsense_qa"
+    assert Benchmark.parse("x=p:commonsense_qa").target.metric == "acc"
+    explicit = Benchmark.parse("x=p:t:m")
+    assert (explicit.target.task, explicit.target.metric, explicit.target.filter) == (
+        "t",
+        "m",
+        None,
+    )
+    for name in ("gsm8k", "rbridge_gsm8k"):
+        assert targets.lookup(name).metric == "exact_match"
+    assert targets.lookup("minerva_math500").benchmark == "math500"
+    assert targets.lookup("lambada_openai") is None
+
+
+def test_readme_shows_the_targets_table():
+    assert targets.markdown_table() in README.read_text(encoding="utf-8")
+
+
+def test_fit_reads_the_target_from_the_table(tmp_path, capsys):
+    """`fit --proxy-task rbridge_gsm8k` without target flags: gsm8k exact_match, strict-match
+    (results files written in lm-eval 0.4's layout, two filters as the stock task reports)."""
+    accuracy = {"A": 0.20, "B": 0.35, "C": 0.30, "D": 0.50}
+    nll = {"A": 2.1, "B": 1.7, "C": 1.9, "D": 1.2}
+    for recipe in accuracy:
+        for task, block in (
+            ("rbridge_gsm8k", {"rbridge_nll,none": nll[recipe]}),
+            (
+                "gsm8k",
+                {
+                    "exact_match,strict-match": accuracy[recipe],
+                    "exact_match,flexible-extract": accuracy[recipe] + 0.1,
+                },
+            ),
+        ):
+            run = {
+                "results": {task: block},
+                "configs": {task: {"metadata": {"recipe": recipe}}},
+                "higher_is_better": {task: {next(iter(block)).split(",")[0]: task == "gsm8k"}},
+                "config": {"model_args": f"pretrained={task}-{recipe}"},
+                "lm_eval_version": "0.4.13",
+            }
+            path = tmp_path / task / recipe / "results_2026-01-01T00-00-00.json"
+            path.parent.mkdir(parents=True)
+            path.write_text(json.dumps(run))
+    code = main(
+        ["fit", "--results", str(tmp_path), "--proxy-task", "rbridge_gsm8k",
+         "--proxy-metric", "rbridge_nll", "--form", "linear", "--n-boot", "50", "--json",
+         "--quiet", "--folds", "2"]
+    )  # fmt: skip
+    fit = json.loads(capsys.readouterr().out)
+    assert code == 0
+    target = fit["join"]["target"]
+    assert (target["task"], target["metric"], target["filter"]) == (
+        "gsm8k",
+        "exact_match",
+        "strict-match",
+    )
+    keys = [p["key"] for p in fit["points"]]
+    slope, intercept = np.polyfit([nll[k] for k in keys], [accuracy[k] for k in keys], 1)
+    assert fit["params"]["slope"] == pytest.approx(slope, rel=1e-9)
+    assert fit["params"]["intercept"] == pytest.approx(intercept, rel=1e-9)
+
+
+def test_fit_without_a_known_target_asks_for_one(pythia, capsys):
+    from rbridge_tasks.cli import main as rbridge
+
+    code = rbridge(
+        ["predict", "fit", "--results", str(pythia / "pythia-160m" / "zero-shot"),
+         "--pattern", "*.json", "--proxy-task", "lambada_openai", "--proxy-metric", "ppl"]
+    )  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "pass --target-task and --target-metric" in err
+
+
+def test_the_same_run_as_proxy_and_target_is_refused(olmo, capsys):
+    from rbridge_tasks.cli import main as rbridge
+
+    code = rbridge(
+        ["predict", "compare", "--results", str(olmo), "--proxy-where", "size=190M",
+         "--target-where", "size=190M", "--quiet",
+         "--benchmark", "arc=olmo_arc_challenge:olmo_arc_challenge:acc_len_norm"]
+    )  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "is both a proxy and a target run" in err and "190M-" in err

@@ -1,0 +1,263 @@
+"""Document mode (one `rbridge_document` request per trace) against the independent reference.
+
+Every per-document number, for all six tasks and three tokenizer families (GPT-2 byte-level BPE,
+SentencePiece with byte fallback and BOS, Llama-3-style regex pre-tokenizer), through `rbridge
+eval` by subprocess; pieces mode (stock `hf`) against the same reference where it is exact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import reference
+from lm_eval.models.huggingface import HFLM
+from lm_eval_runs import task_manager
+from tiny_models import build_tiny_lm
+from trace_fixtures import real_texts, record, write_benchmark_traces, write_jsonl
+from transformers import AutoTokenizer
+
+from rbridge_tasks.api import evaluate
+from rbridge_tasks.benchmarks import BENCHMARK_NAMES
+from rbridge_tasks.errors import RBridgeError
+
+# Per document, against float64 references of float32 passes. Sums over a whole trace (a few
+# hundred tokens) get the same bound relative to their size.
+TOLERANCE = 1e-5
+SUMS = ("rbridge_nll_sum",)
+
+
+@pytest.fixture(scope="module")
+def six_traces(tmp_path_factory, frontier_dir) -> Path:
+    return write_benchmark_traces(tmp_path_factory.mktemp("six"), frontier_dir, 2)
+
+
+@pytest.fixture(scope="module")
+def llama3_dir(tmp_path_factory, data_dir) -> Path:
+    return build_tiny_lm(tmp_path_factory.mktemp("llama3"), family="llama3", seed=2)
+
+
+def trace_records(folder: Path) -> dict[tuple[str, str], dict]:
+    out = {}
+    for benchmark in BENCHMARK_NAMES:
+        for line in (folder / f"{benchmark}.jsonl").read_text(encoding="utf-8").splitlines():
+            rec = json.loads(line)
+            out[(benchmark, rec["id"])] = rec
+    return out
+
+
+def rbridge_eval(out_dir: Path, *args: str) -> tuple[dict, dict[str, list[dict]]]:
+    command = [sys.executable, "-m", "rbridge_tasks.cli", "eval", "--device", "cpu",
+               "--batch_size", "4", "--output_path", str(out_dir), "--log_samples",
+               *args]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(next(out_dir.rglob("results_*.json")).read_text())
+    samples = {}
+    for path in out_dir.rglob("samples_*.jsonl"):
+        task = path.name.removeprefix("samples_").rsplit("_", 1)[0]
+        samples[task] = [json.loads(line) for line in path.read_text().splitlines()]
+    return results, samples
+
+
+def check(sample: dict, expected: dict[str, float], where) -> None:
+    for metric, value in expected.items():
+        tolerance = abs(value) * 1e-6 + TOLERANCE if metric in SUMS else TOLERANCE
+        assert sample[metric] == pytest.approx(value, abs=tolerance), (where, metric)
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "llama3"])
+def test_every_number_of_the_group_matches_the_reference(
+    family, request, six_traces, data_dir, tmp_path
+):
+    model_dir = request.getfixturevalue(f"{family}_dir")
+    results, samples = rbridge_eval(
+        tmp_path, "--model", "hf-rbridge", "--model_args", f"pretrained={model_dir}",
+        "--tasks", "rbridge", "--metadata", f"traces={six_traces}", f"data_dir={data_dir}",
+    )  # fmt: skip
+    records = trace_records(six_traces)
+    means = []
+    for benchmark in BENCHMARK_NAMES:
+        task = f"rbridge_{benchmark}"
+        assert len(samples[task]) == 2, task
+        for sample in samples[task]:
+            doc = sample["doc"]
+            expected = reference.document(
+                model_dir, doc["prompt"] + " ", records[(benchmark, doc["id"])]
+            )
+            assert expected["context_truncated_tokens"] == 0
+            check(sample, expected, (task, doc["id"]))
+        row = results["results"][task]
+        value = np.mean([s["rbridge_nll"] for s in samples[task]])
+        assert row["rbridge_nll,none"] == pytest.approx(value, abs=1e-12)
+        assert row["rbridge_nll_stderr,none"] == pytest.approx(
+            np.std([s["rbridge_nll"] for s in samples[task]], ddof=1) / math.sqrt(2), abs=1e-12
+        )
+        means.append(value)
+        assert results["configs"][task]["metadata"]["scoring"] == "document"
+        hib = results["higher_is_better"][task]
+        assert hib["rbridge_nll"] is False and hib["tok_top1"] is True
+        assert hib["rbridge_weight_sum"] is None
+    assert results["results"]["rbridge"]["rbridge_nll,none"] == pytest.approx(np.mean(means))
+
+
+def test_benchmark_minmax_scope_through_rbridge_eval(gpt2_dir, six_traces, data_dir, tmp_path):
+    _, samples = rbridge_eval(
+        tmp_path, "--model", "hf-rbridge", "--model_args", f"pretrained={gpt2_dir}",
+        "--tasks", "rbridge", "--metadata", f"traces={six_traces}", f"data_dir={data_dir}",
+        "minmax_scope=benchmark",
+    )  # fmt: skip
+    records = trace_records(six_traces)
+    for benchmark in BENCHMARK_NAMES:
+        task = f"rbridge_{benchmark}"
+        pairs = [
+            (s["doc"]["prompt"] + " ", records[(benchmark, s["doc"]["id"])]) for s in samples[task]
+        ]
+        scale = reference.benchmark_scale(gpt2_dir, pairs)
+        for sample, (context, rec) in zip(samples[task], pairs, strict=True):
+            check(
+                sample, reference.document(gpt2_dir, context, rec, scale=scale), (task, rec["id"])
+            )
+
+
+@pytest.fixture(scope="module")
+def gsm8k_pack(tmp_path_factory, frontier_dir) -> Path:
+    records = [record(frontier_dir, "gsm8k", i, q, t) for i, q, t in real_texts("gsm8k", 3)]
+    return write_jsonl(tmp_path_factory.mktemp("gsm8k") / "gsm8k.jsonl", records)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"minmax_on": "frontier_tokens"},
+        {"minmax_on": "frontier_tokens", "minmax_scope": "benchmark"},
+        {"aggregation": "weighted_mean"},
+        {"aggregation": "sum"},
+        {"last_tokens": 7},
+        {"context": "concat"},
+        {"context": "fewshot", "fewshot_k": 2},
+    ],
+    ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()),
+)
+def test_each_option_matches_the_reference(options, llama3_dir, gsm8k_pack, data_dir):
+    out = evaluate(
+        "hf-rbridge", ["rbridge_gsm8k"], model_args=f"pretrained={llama3_dir}",
+        metadata={"traces": str(gsm8k_pack), "data_dir": str(data_dir), **options},
+        bootstrap_iters=0, batch_size=2,
+    )  # fmt: skip
+    records = {json.loads(x)["id"]: json.loads(x) for x in gsm8k_pack.read_text().splitlines()}
+    delimiter = "" if options.get("context") == "concat" else " "
+    samples = out["samples"]["rbridge_gsm8k"]
+    pairs = [(s["doc"]["prompt"] + delimiter, records[s["doc"]["id"]]) for s in samples]
+    minmax_on = options.get("minmax_on", "proxy_tokens")
+    scale = None
+    if options.get("minmax_scope") == "benchmark":
+        scale = reference.benchmark_scale(llama3_dir, pairs, minmax_on)
+    for sample, (context, rec) in zip(samples, pairs, strict=True):
+        if options.get("context") == "concat":
+            assert not sample["doc"]["prompt"].startswith("Question:")
+            assert context.endswith(rec["question"][-20:].rstrip()) or context
+        expected = reference.document(
+            llama3_dir, context, rec, minmax_on=minmax_on, scale=scale,
+            aggregation=options.get("aggregation", "mean"), last_tokens=options.get("last_tokens"),
+        )  # fmt: skip
+        check(sample, expected, rec["id"])
+
+
+def test_pieces_mode_on_stock_hf_matches_the_reference_and_document_mode(
+    gpt2_dir, six_traces, data_dir
+):
+    common = {"traces": str(six_traces), "data_dir": str(data_dir)}
+    stock = evaluate("hf", ["rbridge"], model_args=f"pretrained={gpt2_dir}", metadata=common,
+                     bootstrap_iters=0, batch_size=32)  # fmt: skip
+    document = evaluate("hf-rbridge", ["rbridge"], model_args=f"pretrained={gpt2_dir}",
+                        metadata=common, bootstrap_iters=0, batch_size=32)  # fmt: skip
+    records = trace_records(six_traces)
+    for benchmark in BENCHMARK_NAMES:
+        task = f"rbridge_{benchmark}"
+        assert stock["configs"][task]["metadata"]["scoring"] == "pieces"
+        by_id = {s["doc"]["id"]: s for s in document["samples"][task]}
+        for sample in stock["samples"][task]:
+            rec = records[(benchmark, sample["doc"]["id"])]
+            context = sample["doc"]["prompt"] + " "
+            check(sample, reference.document(gpt2_dir, context, rec, pieces=True), rec["id"])
+            assert "tok_top1" not in sample  # token statistics need document mode
+            _, _, _, _, groups, _ = reference.token_pass(gpt2_dir, context, rec["trace"])
+            if groups == list(range(1, len(groups) + 1)):  # every token on its own: exact
+                for metric in ("rbridge_nll", "trace_nll", "trace_bpb", "rbridge_weight_sum"):
+                    assert sample[metric] == pytest.approx(by_id[rec["id"]][metric], abs=1e-5)
+
+
+def test_an_over_long_context_is_cut_from_the_left_and_flagged(gpt2_dir, gsm8k_pack, data_dir):
+    records = {json.loads(x)["id"]: json.loads(x) for x in gsm8k_pack.read_text().splitlines()}
+    tokenizer = AutoTokenizer.from_pretrained(gpt2_dir)
+    longest_trace = max(len(tokenizer(" " + r["trace"]).input_ids) for r in records.values())
+    max_length = longest_trace + 8  # every trace fits, but not with its whole question
+    out = evaluate(
+        "hf-rbridge", ["rbridge_gsm8k"],
+        model_args=f"pretrained={gpt2_dir},max_length={max_length}",
+        metadata={"traces": str(gsm8k_pack), "data_dir": str(data_dir)}, bootstrap_iters=0,
+    )  # fmt: skip
+    cut = 0
+    for sample in out["samples"]["rbridge_gsm8k"]:
+        rec = records[sample["doc"]["id"]]
+        context = sample["doc"]["prompt"] + " "
+        expected = reference.document(gpt2_dir, context, rec, max_length=max_length)
+        check(sample, expected, rec["id"])
+        cut += expected["context_truncated_tokens"] > 0
+    assert cut >= 1
+
+
+def test_a_trace_that_alone_does_not_fit_is_one_clear_error(
+    gpt2_dir, gsm8k_pack, data_dir, tmp_path
+):
+    command = [sys.executable, "-m", "rbridge_tasks.cli", "eval", "--model", "hf-rbridge",
+               "--model_args", f"pretrained={gpt2_dir},max_length=64", "--device", "cpu",
+               "--tasks", "rbridge_gsm8k", "--metadata", f"traces={gsm8k_pack}",
+               f"data_dir={data_dir}"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert re.search(
+        r"rbridge_gsm8k: document '\d+': the trace alone is \d+ proxy tokens, more than the "
+        r"model's max_length of 64",
+        done.stderr,
+    ), done.stderr[-2000:]
+
+
+def test_a_stock_backend_asked_for_document_mode_says_what_to_do(gpt2_dir, gsm8k_pack, data_dir):
+    lm = HFLM(pretrained=str(gpt2_dir), device="cpu", batch_size=4)
+    from lm_eval import simple_evaluate
+
+    manager = task_manager(
+        pretrained=gpt2_dir, traces=gsm8k_pack, data_dir=data_dir, scoring="document"
+    )
+    with pytest.raises(
+        RBridgeError, match=r"cannot answer rBridge document requests .* hf-rbridge"
+    ):
+        simple_evaluate(model=lm, tasks=["rbridge_gsm8k"], task_manager=manager, bootstrap_iters=0)
+    with pytest.raises(RBridgeError, match=r"scoring=document needs a model .* --model hf-rbridge"):
+        evaluate("hf", ["rbridge_gsm8k"], model_args=f"pretrained={gpt2_dir}",
+                 metadata={"traces": str(gsm8k_pack), "scoring": "document"})  # fmt: skip
+
+
+def test_a_misspelt_option_names_the_closest_one(gsm8k_pack, data_dir):
+    with pytest.raises(
+        RBridgeError,
+        match=r"minmax_scop=\.\.\.: unknown rBridge option; did you mean 'minmax_scope'",
+    ):
+        task_manager(traces=gsm8k_pack, data_dir=data_dir, minmax_scop="trace").load(
+            ["rbridge_gsm8k"]
+        )
+    with pytest.raises(RBridgeError, match=r"tracess=\.\.\.: .* did you mean 'traces'"):
+        task_manager(tracess=gsm8k_pack, data_dir=data_dir).load(["rbridge_gsm8k"])
+    tasks = task_manager(traces=gsm8k_pack, data_dir=data_dir, recipe="web-v2").load(
+        ["rbridge_gsm8k"]
+    )
+    assert tasks["tasks"]["rbridge_gsm8k"].config.metadata["recipe"] == "web-v2"
