@@ -147,14 +147,15 @@ def write_limit_task(folder: Path, docs: list[dict]) -> Path:
 def measure(command: list[str], out_dir: Path) -> dict:
     """Run one whole process; its own wall clock, CPU time, peak RSS and bytes written."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    log = out_dir.with_suffix(".log")  # a file, not a pipe: a full pipe would block the child
     start = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
-    stderr = process.stderr.read().decode(errors="replace")
-    process.stdout.read()
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(command[:6])} ... failed:\n{stderr[-3000:]}")
+        tail = log.read_text(errors="replace")[-3000:]
+        raise SystemExit(f"{' '.join(command[:6])} ... failed:\n{tail}")
     samples = sum(p.stat().st_size for p in out_dir.rglob("samples_*.jsonl"))
     written = sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file())
     return {
@@ -227,6 +228,7 @@ def main() -> None:
     parser.add_argument("--pieces-docs", type=int, default=4)
     parser.add_argument("--group", action="store_true", help="also run the whole rbridge group")
     parser.add_argument("--skip-20m", action="store_true", help="only the near-free model")
+    parser.add_argument("--group-only", action="store_true", help="only the --group run")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -239,9 +241,9 @@ def main() -> None:
     traces.write_text("".join(json.dumps(r) + "\n" for r in gsm8k_records(args.docs)))
     print(f"{args.docs} GSM8K documents (pieces: {args.pieces_docs}), batch 16, CPU, in {work}")
     report: dict = {"documents": args.docs, "pieces_documents": args.pieces_docs, "models": {}}
-    for name, model_dir in models.items():
+    for name, model_dir in models.items() if not args.group_only else ():
         report["models"][name] = compare(name, model_dir, traces, args.docs, args.pieces_docs, work)
-    if args.group:
+    if args.group or args.group_only:
         pack = work / "group.jsonl"
         records = group_records()
         pack.write_text("".join(json.dumps(r) + "\n" for r in records))

@@ -6,6 +6,8 @@ Everything else (`loglikelihood`, generation, batching flags, data parallelism u
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 import torch
 from lm_eval.api.registry import register_model
@@ -23,6 +25,23 @@ from rbridge_tasks.document_mode import (
 from rbridge_tasks.proxy_tokenizer import ProxyTokenizer
 
 STAT_CHUNK = 256
+_M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
+
+
+def _map_large_buffers_outside_the_heap() -> None:
+    """Serve allocations of 4 MB or more with their own mappings (glibc only).
+
+    glibc raises its mmap threshold to the size of the largest freed block (up to 32 MB), so the
+    per-batch logits and vocabulary-wide temporaries end up on the heap, interleaved with the
+    small arrays each response keeps; the heap then cannot shrink. Measured on the 10,162-document
+    group: peak RSS grew by about 1 MB per document (12.8 GB before the run ended) without this,
+    and stays flat with it.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc: nothing to tune
+        return
+    libc.mallopt(_M_MMAP_THRESHOLD, 4 * 2**20)
 
 
 @register_model("hf-rbridge")
@@ -30,10 +49,15 @@ class HFRBridgeLM(HFLM):
     """`logits_budget_mb` (a model arg) caps the logits of one forward pass: a batch of long
     documents is split so that rows x padded length x vocabulary x 4 bytes stays under it, since
     a trace's logits, not the model, dominate memory for small proxies with large vocabularies.
+    The default is 256 MB on CPU (larger batches only fragment the heap: measured peak RSS on
+    600 long MMLU-Pro traces 1.5 GB at 256 MB, 3.2 GB at 1024 MB) and 4096 MB on accelerators.
     """
 
-    def __init__(self, *args, logits_budget_mb: int | str = 1024, **kwargs) -> None:
+    def __init__(self, *args, logits_budget_mb: int | str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        _map_large_buffers_outside_the_heap()
+        if logits_budget_mb is None:
+            logits_budget_mb = 256 if self.device.type == "cpu" else 4096
         self.logits_budget = int(logits_budget_mb) * 2**20
 
     def rbridge_document(self, requests, disable_tqdm: bool = False) -> list[DocumentResponse]:

@@ -261,3 +261,22 @@ def test_a_misspelt_option_names_the_closest_one(gsm8k_pack, data_dir):
         ["rbridge_gsm8k"]
     )
     assert tasks["tasks"]["rbridge_gsm8k"].config.metadata["recipe"] == "web-v2"
+
+
+def test_the_logits_budget_splits_batches_without_changing_numbers(
+    llama3_dir, gsm8k_pack, data_dir
+):
+    """A 1 MB budget forces one document per forward pass (3 x ~400 positions x 1200 x 4 bytes
+    is over it); every number must equal the batched run's to float32 reproducibility."""
+    runs = [
+        evaluate(
+            "hf-rbridge", ["rbridge_gsm8k"],
+            model_args=f"pretrained={llama3_dir}{extra}", batch_size=8, bootstrap_iters=0,
+            metadata={"traces": str(gsm8k_pack), "data_dir": str(data_dir)},
+        )["samples"]["rbridge_gsm8k"]
+        for extra in ("", ",logits_budget_mb=1")
+    ]  # fmt: skip
+    for batched, single in zip(*runs, strict=True):
+        for metric, value in batched.items():
+            if metric.startswith(("rbridge_", "trace_", "tok_")):
+                assert single[metric] == pytest.approx(value, rel=1e-6, abs=1e-5), metric
