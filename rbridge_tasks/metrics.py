@@ -19,7 +19,6 @@ class Metric:
     name: str
     higher_is_better: bool | None
     meaning: str
-    document_mode_only: bool = False
 
 
 # The token statistics of Patel et al. (arXiv 2605.18607), over the scored trace tokens (the last
@@ -46,9 +45,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("rbridge_weight_sum", None, "sum_t w_t"),
     Metric("trace_tokens", None, "number of scored proxy tokens T"),
     Metric("rbridge_zero_weight", None, "1 if every weight of the document is 0"),
-    Metric("context_truncated_tokens", None, "context tokens cut to fit the model", True),
+    Metric("context_truncated_tokens", None, "context tokens cut to fit the model"),
     *(
-        Metric(f"{stat}{suffix}", hib, f"{meaning}, {weighting}", True)
+        Metric(f"{stat}{suffix}", hib, f"{meaning}, {weighting}")
         for stat, (hib, meaning) in TOKEN_STATISTICS.items()
         for suffix, weighting in WEIGHTINGS.items()
     ),

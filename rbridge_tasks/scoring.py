@@ -31,7 +31,7 @@ def rbridge_numbers(
     plain = float(nll.mean())
     headline = {
         "mean": weighted / len(nll),
-        "weighted_mean": weighted / weight_sum if weight_sum > 0 else plain,
+        "weighted_mean": weighted_mean(nll, weights),
         "sum": weighted,
     }[aggregation]
     return {

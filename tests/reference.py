@@ -17,11 +17,6 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-STATISTIC_NAMES = (
-    "tok_ce", "tok_top1", "tok_top2", "tok_top3", "tok_top5", "tok_entropy", "tok_rank",
-    "tok_rr", "tok_margin", "tok_wrong_conf",
-)  # fmt: skip
-
 
 @cache
 def _load(model_dir: str):
