@@ -16,19 +16,20 @@ contexts; a trace that alone does not fit is an error.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from lm_eval.api.model import LM
+from lm_eval.api.model import LM, hash_args
 
-from rbridge_tasks.errors import RBridgeError
+from rbridge_tasks.errors import RBridgeError, follow_lm_eval_logging
 from rbridge_tasks.proxy_tokenizer import ProxyTokenizer
 
 logger = logging.getLogger(__name__)
 REQUEST_TYPE = "rbridge_document"
 TOP_K = 5
+RESPONSE_VERSION = 2  # bumped when a response field changes meaning (2: rank counts ties, >=)
 
 
 @dataclass(frozen=True, repr=False)
@@ -37,11 +38,11 @@ class DocumentResponse:
 
     - `token_ids`, `offsets`: the scored proxy tokens and their [start, end) character spans in
       `context + trace`, as the tokenizer reports them.
-    - `logprobs` (float64 of the backend's float32): log p(token | everything before it);
-      `is_argmax`: whether it was the top token (rank 1).
+    - `logprobs` (float64 of the backend's float32): log p(token | everything before it).
     - `entropy` (float32): entropy (nats) of the proxy's next-token distribution at that
       position; NaN where the backend sees only the top tokens (vLLM).
-    - `rank`: 1 + the number of vocabulary entries with a strictly higher float32 logprob.
+    - `rank`: the number of vocabulary entries whose float32 logprob is at least the token's,
+      the token included (vLLM's definition: a tie counts against the token).
     - `top_logprobs` (float32): the `TOP_K` highest logprobs at that position, best first.
     - `vocab_size`: the size of the distribution (for normalised entropy).
     - `context_tokens`: context tokens the model saw; `truncated_tokens`: context tokens dropped
@@ -51,7 +52,6 @@ class DocumentResponse:
     token_ids: np.ndarray
     offsets: np.ndarray
     logprobs: np.ndarray
-    is_argmax: np.ndarray
     entropy: np.ndarray
     rank: np.ndarray
     top_logprobs: np.ndarray
@@ -139,10 +139,11 @@ def encode_documents(
 def response_from_prompt_logprobs(
     doc: EncodedDocument, prompt_logprobs: Sequence[dict[int, Any] | None], vocab_size: int
 ) -> DocumentResponse:
-    """vLLM's per-position `{token_id: Logprob}` dicts -> the shared response.
+    """vLLM's prompt logprobs -> the shared response.
 
-    Entry p scores token p given tokens before it; it holds the top `TOP_K` tokens and the prompt
-    token itself, each a `Logprob` with `.logprob` and `.rank` (1 = the argmax).
+    Entry p scores token p given tokens before it; indexing gives a `{token_id: Logprob}` dict
+    (vLLM's nested lists and its `FlatLogprobs` alike) holding the top `TOP_K` tokens and the
+    prompt token itself, each with `.logprob` and `.rank` (vLLM counts entries >= the token's).
     """
     positions = range(doc.first_scored, len(doc.ids))
     logprobs, ranks, top = [], [], np.full((len(positions), TOP_K), -np.inf)
@@ -158,7 +159,6 @@ def response_from_prompt_logprobs(
         token_ids=np.asarray(doc.ids[doc.first_scored :], dtype=np.int32),
         offsets=np.asarray(doc.offsets, dtype=np.int32).reshape(-1, 2),
         logprobs=np.asarray(logprobs, dtype=np.float64),
-        is_argmax=rank == 1,
         entropy=np.full(len(positions), np.nan, dtype=np.float32),
         rank=rank,
         top_logprobs=top.astype(np.float32),
@@ -166,6 +166,48 @@ def response_from_prompt_logprobs(
         context_tokens=doc.first_scored,
         truncated_tokens=doc.truncated_tokens,
     )
+
+
+def token_budget_chunks(encoded: Sequence[EncodedDocument], budget: int) -> list[range]:
+    """Consecutive documents, each run holding at most `budget` tokens (or one document)."""
+    chunks: list[range] = []
+    start, tokens = 0, 0
+    for i, doc in enumerate(encoded):
+        if i > start and tokens + len(doc.ids) > budget:
+            chunks.append(range(start, i))
+            start, tokens = i, 0
+        tokens += len(doc.ids)
+    if start < len(encoded):
+        chunks.append(range(start, len(encoded)))
+    return chunks
+
+
+def with_response_cache(
+    lm: LM, requests: Sequence, answer: Callable[[list], list[DocumentResponse]]
+) -> list[DocumentResponse]:
+    """`answer(requests)`, reading and filling lm-eval's `--use_cache` database when there is one.
+
+    lm-eval's `CachingLM` caches only its own request types and hands ours through; it gives
+    the model a hook holding the same database, so document responses are cached there under
+    the same rule as lm-eval's (the request's arguments; one database per model). The key
+    carries `RESPONSE_VERSION`, so responses computed under an older definition are not reused.
+    """
+    follow_lm_eval_logging()
+    database = getattr(getattr(lm, "cache_hook", None), "dbdict", None)
+    if database is None:
+        return answer(list(requests))
+    keys = [hash_args(f"{REQUEST_TYPE}/{RESPONSE_VERSION}", r.args) for r in requests]
+    out: list[DocumentResponse | None] = [database.get(key) for key in keys]
+    todo = [i for i, response in enumerate(out) if response is None]
+    logger.info(
+        "%s: %d of %d responses read from the --use_cache database",
+        REQUEST_TYPE, len(keys) - len(todo), len(keys),
+    )  # fmt: skip
+    if todo:
+        for i, response in zip(todo, answer([requests[i] for i in todo]), strict=True):
+            out[i] = response
+            database[keys[i]] = response
+    return out  # type: ignore[return-value]
 
 
 def scored_tokens(offsets: Sequence[tuple[int, int]], trace_start: int) -> range:

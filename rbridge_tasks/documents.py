@@ -76,7 +76,7 @@ class TaskSettings:
         benchmark = metadata.get("benchmark")
         if not isinstance(benchmark, str):
             raise RBridgeError("the task YAML must set metadata.benchmark")
-        _reject_misspelled_keys(metadata)
+        reject_misspelled_keys(metadata)
         return cls(
             benchmark=check_benchmark(benchmark),
             traces=_optional_str(metadata.get("traces")),
@@ -105,7 +105,7 @@ class TaskSettings:
         return out
 
 
-def _reject_misspelled_keys(metadata: Mapping[str, Any]) -> None:
+def reject_misspelled_keys(metadata: Mapping[str, Any]) -> None:
     """A key close to one of ours is a typo that would silently do nothing: fail on it.
 
     Other unknown keys pass: lm-eval merges every model arg into task metadata, and users add

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 
 
 class RBridgeError(ValueError):
@@ -52,3 +53,17 @@ def os_error_message(exc: OSError) -> str:
     hint = _OS_HINTS.get(exc.errno)
     text = f"{reason} ({hint})" if hint else reason
     return text if exc.filename is None else f"{exc.filename}: {text}"
+
+
+def follow_lm_eval_logging() -> None:
+    """Send this package's log lines where lm-eval sends its own, at its level and in its format.
+
+    lm-eval configures only its own logger, so without this our info lines (e.g. what
+    `--use_cache` answered) would be dropped and our warnings printed without a timestamp.
+    """
+    ours, theirs = logging.getLogger("rbridge_tasks"), logging.getLogger("lm_eval")
+    if theirs.handlers and not ours.handlers:
+        ours.setLevel(theirs.level)
+        for handler in theirs.handlers:
+            ours.addHandler(handler)
+        ours.propagate = False

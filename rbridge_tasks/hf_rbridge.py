@@ -6,8 +6,6 @@ Everything else (`loglikelihood`, generation, batching flags, data parallelism u
 
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 import torch
 from lm_eval.api.registry import register_model
@@ -21,28 +19,60 @@ from rbridge_tasks.document_mode import (
     EncodedDocument,
     encode_documents,
     request_names,
+    with_response_cache,
 )
+from rbridge_tasks.errors import RBridgeError
 from rbridge_tasks.proxy_tokenizer import ProxyTokenizer
 
-STAT_CHUNK = 64
-_M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
 
+class StatisticsWorkspace:
+    """Two vocabulary-wide buffers of `rows` positions, allocated once and reused by every chunk.
 
-def _map_large_buffers_outside_the_heap() -> None:
-    """Serve allocations of 8 MB or more with their own mappings (glibc only).
-
-    glibc raises its mmap threshold to the size of the largest freed block (up to 32 MB), so the
-    per-batch logits and vocabulary-wide temporaries end up on the heap, interleaved with the
-    small arrays each response keeps; the heap then cannot shrink. Measured on the 10,162-document
-    group: peak RSS grew by about 1 MB per document (12.8 GB before the run ended) without this,
-    and stays flat with it. The statistics' temporaries (`STAT_CHUNK` positions x vocabulary)
-    stay below the threshold, so the heap reuses them instead of mapping each one afresh.
+    Fresh vocabulary-wide temporaries for every chunk of every document fragment glibc's heaps
+    once torch computes on several threads: measured with 8 threads, 1,000 long documents left
+    RSS 2.4 GB above the start and still climbing (2.5 MB per document), all of it freed memory
+    that `malloc_trim` could return. With these buffers the statistics allocate nothing
+    vocabulary-wide after the first chunk, whatever the number of threads or documents.
     """
+
+    def __init__(self, rows: int, vocab: int, dtype: torch.dtype, device: torch.device) -> None:
+        self.logprobs = torch.empty((rows, vocab), dtype=dtype, device=device)
+        self.scratch = torch.empty_like(self.logprobs)
+
+    @property
+    def rows(self) -> int:
+        return self.logprobs.shape[0]
+
+    def statistics(self, z: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(logprob, rank, top-k logprobs, entropy) of each target, from its logits row in `z`.
+
+        rank counts the vocabulary entries whose logprob is at least the target's, the target
+        included (vLLM's definition, so both backends agree on ties). The comparison writes
+        floats, whose sum is about twice as fast as a boolean count on CPU.
+        """
+        n = len(targets)
+        logprobs, scratch = self.logprobs[:n], self.scratch[:n]
+        torch.log_softmax(z, dim=-1, dtype=logprobs.dtype, out=logprobs)
+        own = logprobs.gather(-1, targets[:, None])
+        rank = torch.ge(logprobs, own, out=scratch).sum(-1)
+        top = logprobs.topk(min(TOP_K, logprobs.shape[-1]), dim=-1).values
+        entropy = torch.exp(logprobs, out=scratch).mul_(logprobs).sum(-1).neg_()
+        return own[:, 0], rank, top, entropy
+
+
+def positive_megabytes(value: object, name: str) -> int:
+    """A model arg in whole megabytes: a typo or a non-positive budget is one clear line."""
+    if isinstance(value, float) and value.is_integer():  # lm-eval reads "-1" as -1.0
+        value = int(value)
     try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc: nothing to tune
-        return
-    libc.mallopt(_M_MMAP_THRESHOLD, 8 * 2**20)
+        number = int(str(value).strip())
+    except ValueError:
+        number = 0
+    if number <= 0 or isinstance(value, bool):
+        raise RBridgeError(
+            f"--model_args {name}={value}: expected a positive whole number of megabytes"
+        )
+    return number
 
 
 @register_model("hf-rbridge")
@@ -52,16 +82,24 @@ class HFRBridgeLM(HFLM):
     a trace's logits, not the model, dominate memory for small proxies with large vocabularies.
     The default is 256 MB on CPU (larger batches only fragment the heap: measured peak RSS on
     600 long MMLU-Pro traces 1.5 GB at 256 MB, 3.2 GB at 1024 MB) and 4096 MB on accelerators.
+    The statistics run over `statistics_rows` positions at a time (64 on CPU, where small
+    buffers stay in cache; 1024 on accelerators).
     """
 
     def __init__(self, *args, logits_budget_mb: int | str | None = None, **kwargs) -> None:
+        budget = None  # checked before the model loads
+        if logits_budget_mb is not None:
+            budget = positive_megabytes(logits_budget_mb, "logits_budget_mb")
         super().__init__(*args, **kwargs)
-        _map_large_buffers_outside_the_heap()
-        if logits_budget_mb is None:
-            logits_budget_mb = 256 if self.device.type == "cpu" else 4096
-        self.logits_budget = int(logits_budget_mb) * 2**20
+        on_cpu = self.device.type == "cpu"
+        self.logits_budget = (budget or (256 if on_cpu else 4096)) * 2**20
+        self.statistics_rows = 64 if on_cpu else 1024
+        self._workspace: StatisticsWorkspace | None = None
 
     def rbridge_document(self, requests, disable_tqdm: bool = False) -> list[DocumentResponse]:
+        return with_response_cache(self, requests, lambda todo: self._answer(todo, disable_tqdm))
+
+    def _answer(self, requests, disable_tqdm: bool) -> list[DocumentResponse]:
         encoded = encode_documents(
             ProxyTokenizer(self.tokenizer, self.add_bos_token, self.prefix_token_id),
             [request.args for request in requests],
@@ -106,18 +144,32 @@ class HFRBridgeLM(HFLM):
             batches.append([i])
         return batches
 
+    def _workspace_for(self, logits: torch.Tensor) -> StatisticsWorkspace:
+        dtype = self.softmax_dtype or torch.float32
+        workspace = self._workspace
+        if workspace is None or workspace.logprobs.shape[-1] != logits.shape[-1] or (
+            workspace.logprobs.dtype != dtype or workspace.logprobs.device != logits.device
+        ):  # fmt: skip
+            workspace = StatisticsWorkspace(
+                self.statistics_rows, logits.shape[-1], dtype, logits.device
+            )
+            self._workspace = workspace
+        return workspace
+
     @torch.no_grad()
     def _score(self, batch: list[EncodedDocument]) -> list[DocumentResponse]:
         inputs = [torch.tensor(d.ids[:-1], dtype=torch.long, device=self.device) for d in batch]
         padded = pad_and_concat(max(len(x) for x in inputs), inputs, padding_side="right")
         logits = self._model_call(padded)
+        workspace = self._workspace_for(logits)
+        rows = workspace.rows
         out = []
         for doc, row in zip(batch, logits, strict=True):
             z = row[doc.first_scored - 1 : len(doc.ids) - 1]
             targets = torch.tensor(doc.ids[doc.first_scored :], dtype=torch.long, device=z.device)
             chunks = [
-                self._statistics(z[c : c + STAT_CHUNK], targets[c : c + STAT_CHUNK])
-                for c in range(0, len(targets), STAT_CHUNK)
+                workspace.statistics(z[c : c + rows], targets[c : c + rows])
+                for c in range(0, len(targets), rows)
             ]
             own, rank, top, entropy = (torch.cat(part) for part in zip(*chunks, strict=True))
             out.append(
@@ -125,7 +177,6 @@ class HFRBridgeLM(HFLM):
                     token_ids=np.asarray(doc.ids[doc.first_scored :], dtype=np.int32),
                     offsets=np.asarray(doc.offsets, dtype=np.int32).reshape(-1, 2),
                     logprobs=own.double().cpu().numpy(),
-                    is_argmax=(rank == 1).cpu().numpy(),
                     entropy=entropy.float().cpu().numpy(),
                     rank=rank.int().cpu().numpy(),
                     top_logprobs=top.float().cpu().numpy(),
@@ -135,17 +186,3 @@ class HFRBridgeLM(HFLM):
                 )
             )
         return out
-
-    def _statistics(self, z: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """(logprob, rank, top-k logprobs, entropy) per position, from logits `z`.
-
-        The cheapest passes over the vocabulary found on CPU: log-softmax once, softmax for the
-        entropy, a float count for the rank (a bool sum is twice as slow). Positions come in
-        chunks of `STAT_CHUNK`, so the temporaries stay small for long traces.
-        """
-        logprobs = torch.log_softmax(z.to(self.softmax_dtype or torch.float32), dim=-1)
-        own = logprobs.gather(-1, targets[:, None])
-        rank = (logprobs > own).float().sum(-1).long() + 1
-        top = logprobs.topk(min(TOP_K, z.shape[-1]), dim=-1).values
-        entropy = -torch.linalg.vecdot(torch.softmax(logprobs, dim=-1), logprobs)
-        return own[:, 0], rank, top, entropy

@@ -3,16 +3,21 @@
 lm-eval 0.4.13 discovers neither tasks nor models from installed packages, and its
 `--include_path` takes one directory; this wrapper registers `hf-rbridge`/`vllm-rbridge` and
 prepends our task directory to whatever the user passes, so every other lm-eval flag works
-unchanged. Before lm-eval loads anything it checks what would otherwise fail late and verbosely
-(no hub for the traces, questions or model, a misspelt task, `--limit 0`, a task tokenizer that
-is not the model's), so those end in one line.
+unchanged. Before lm-eval loads anything it checks what would otherwise fail late, verbosely or
+silently (a misspelt task or option, `--limit 0`, a task tokenizer that is not the model's, a
+model path that is no model folder, vLLM missing, a pack without some of the tasks' benchmarks,
+an output path that cannot be written, no hub for the traces, questions or model), so those end
+in one line; and a run whose results lm-eval could not save fails instead of exiting 0.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib.util
+import json
 import os
 import sys
+import time
 from argparse import Namespace
 from pathlib import Path
 from typing import Any
@@ -65,14 +70,20 @@ def run_eval(argv: list[str]) -> int:
     import rbridge_tasks.models  # noqa: F401  (makes --model hf-rbridge / vllm-rbridge known)
 
     setup_logging()
+    started = time.time()
     try:
         cli.execute(args)
     except OSError as exc:  # transformers: a model folder or hub id it cannot load
         raise RBridgeError(f"could not load the model: {first_line(exc)}") from exc
     except ValueError as exc:
-        if not str(exc).startswith("Tasks not found:"):
+        if isinstance(exc, RBridgeError):
             raise
-        raise RBridgeError(_unknown_tasks(str(exc), args.include_path)) from exc
+        if str(exc).startswith("Tasks not found:"):
+            raise RBridgeError(_unknown_tasks(str(exc), args.include_path)) from exc
+        if str(exc).startswith("Unrecognized"):  # transformers: a config it cannot read
+            raise RBridgeError(f"could not load the model: {first_line(exc)}") from exc
+        raise
+    _check_results_saved(args.output_path, started)
     return 0
 
 
@@ -89,10 +100,31 @@ def preflight(args: Namespace) -> None:
             raise RBridgeError(f"--tasks {task}: no such task{hint}")
     model_args = args.model_args if isinstance(args.model_args, dict) else {}
     metadata = args.metadata if isinstance(args.metadata, dict) else {}
+    from rbridge_tasks.documents import reject_misspelled_keys
+
+    reject_misspelled_keys(metadata)
     _check_tokenizer(model_args, metadata)
     for key in ("traces", "data_dir"):  # before a model of many GB is loaded for nothing
         if metadata.get(key) and not Path(str(metadata[key])).expanduser().exists():
             raise RBridgeError(f"--metadata {key}={metadata[key]}: no such file or folder")
+    if args.model in ("vllm", "vllm-rbridge") and importlib.util.find_spec("vllm") is None:
+        raise RBridgeError(
+            f"--model {args.model} needs vLLM, which is not installed: pip install -e "
+            '".[vllm]" (CUDA machines only; see the README\'s vLLM section), or use --model '
+            "hf-rbridge"
+        )
+    pretrained = model_args.get("pretrained")
+    if args.model in HF_MODELS and isinstance(pretrained, str):
+        _check_model_path(pretrained)
+    benchmarks = {t: known[t] for t in tasks if t in known}
+    if metadata.get("traces") and benchmarks:
+        _check_pack(Path(str(metadata["traces"])).expanduser(), benchmarks, args.limit)
+    if args.model == "hf-rbridge" and model_args.get("logits_budget_mb") is not None:
+        from rbridge_tasks.hf_rbridge import positive_megabytes
+
+        positive_megabytes(model_args["logits_budget_mb"], "logits_budget_mb")
+    if args.output_path:
+        _check_output_path(Path(str(args.output_path)).expanduser())
     from rbridge_tasks.hub import hub_unreachable
 
     offline = hub_unreachable()
@@ -132,6 +164,111 @@ def _missing_inputs(benchmarks: list[str], metadata: dict[str, Any]) -> list[str
         if absent:
             missing.append(f"--metadata {key}=... ({what}; none cached for {', '.join(absent)})")
     return missing
+
+
+def _check_pack(path: Path, benchmarks: dict[str, tuple[str, ...]], limit: float | None) -> None:
+    """What would otherwise fail only after the model has loaded: a pack without some of the
+    requested benchmarks (say which tasks it can run), and under data parallelism a benchmark
+    with fewer documents than ranks (`task.RBridgeTask.build_all_requests`)."""
+    from rbridge_tasks.task import documents_in_run
+    from rbridge_tasks.trace_io import pack_counts
+
+    counts = pack_counts(path)
+    for task, needs in benchmarks.items():
+        missing = [b for b in needs if b not in counts]
+        if missing:
+            runnable = [f"rbridge_{b}" for b in needs if b in counts]
+            hint = (
+                f"run the benchmarks it has with --tasks {','.join(runnable)}"
+                if runnable
+                else "it has none of them"
+            )
+            raise RBridgeError(
+                f"--tasks {task}: --metadata traces={path} has no traces for "
+                f"{', '.join(missing)} (it has {', '.join(sorted(counts)) or 'none'}); {hint}, "
+                "or add the missing packs"
+            )
+    ranks = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if ranks > 1:
+        for benchmark in dict.fromkeys(b for needs in benchmarks.values() for b in needs):
+            count = counts.get(benchmark)
+            documents = None if count is None else documents_in_run(count, limit, None)
+            if documents is not None and documents < ranks:
+                raise RBridgeError(
+                    f"rbridge_{benchmark}: {documents} document(s) for {ranks} data-parallel "
+                    "ranks; lm-eval needs at least one document per rank: run it with fewer "
+                    "processes (or more documents, e.g. a larger --limit)"
+                )
+
+
+def _check_model_path(pretrained: str) -> None:
+    """A local path must be a model folder; transformers would say so in 40 lines."""
+    path = Path(pretrained).expanduser()
+    if not path.exists():
+        if pretrained.startswith(("/", "./", "../", "~")):
+            raise RBridgeError(f"--model_args pretrained=DIR ({pretrained!r}: no such folder)")
+        return  # a hub id: the offline check asks whether it is cached
+    if not path.is_dir():
+        raise RBridgeError(
+            f"--model_args pretrained={pretrained}: this is a file; pass the model's folder "
+            "(as written by save_pretrained) or a hub id"
+        )
+    if not (path / "config.json").is_file():
+        found = sorted(p.name for p in path.iterdir())[:8]
+        raise RBridgeError(
+            f"--model_args pretrained={pretrained}: not a model folder (no config.json; it "
+            f"holds {found}); pass a folder written by save_pretrained"
+        )
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(path)
+    except Exception as exc:  # transformers raises ValueError/OSError/JSON errors alike
+        raise RBridgeError(
+            f"--model_args pretrained={pretrained}: its config.json cannot be read as a "
+            f"model's ({first_line(exc)})"
+        ) from exc
+
+
+def _check_output_path(path: Path) -> None:
+    """lm-eval writes results only at the end and merely logs a failure to; check before."""
+    folder = path.parent if path.suffix == ".json" else path
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    problem = None
+    if not existing.is_dir():
+        problem = f"{existing} is a file, not a folder"
+    elif os.statvfs(existing).f_flag & os.ST_RDONLY:
+        problem = f"{existing} is on a read-only file system"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"no permission to write in {existing}"
+    if problem:
+        raise RBridgeError(
+            f"--output_path {path}: the results could not be written: {problem}; choose "
+            "another path"
+        )
+
+
+def _check_results_saved(output_path: str | None, started: float) -> None:
+    """lm-eval logs a failed save (a full disk, a folder removed during the run) and exits 0."""
+    if not output_path or os.environ.get("RANK", "0") != "0":
+        return
+    path = Path(output_path).expanduser()
+    pattern = f"{path.stem}_*.json" if path.suffix == ".json" else "*/results_*.json"
+    base = path.parent if path.suffix == ".json" else path
+    if not any(p.stat().st_mtime >= started - 1 and _whole_json(p) for p in base.glob(pattern)):
+        raise RBridgeError(
+            f"--output_path {output_path}: lm-eval could not save the results there (its log "
+            "above says why, e.g. a full disk); the scores were computed but not written"
+        )
+
+
+def _whole_json(path: Path) -> bool:
+    """A full disk can leave an empty or truncated results file behind."""
+    try:
+        json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _model_available(name: str) -> bool:

@@ -13,6 +13,7 @@ Either way the numbers come from `scoring.py` and the weights from `weights.py`.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import datasets
@@ -22,7 +23,7 @@ from lm_eval.api.task import ConfigurableTask
 
 from rbridge_tasks.document_mode import REQUEST_TYPE, DocumentResponse, scored_tokens
 from rbridge_tasks.documents import TaskSettings, build_documents
-from rbridge_tasks.errors import RBridgeError
+from rbridge_tasks.errors import RBridgeError, follow_lm_eval_logging
 from rbridge_tasks.metrics import metric_list
 from rbridge_tasks.proxy_tokenizer import ProxyTokenizer, model_max_length
 from rbridge_tasks.request_plan import RequestPlan, plan_requests
@@ -37,6 +38,7 @@ class RBridgeTask(ConfigurableTask):
         config = dict(config or {})
         config.pop("class", None)  # lm-eval hands the YAML's `class:` key through
         config.setdefault("metric_list", metric_list())
+        follow_lm_eval_logging()
         self.settings = TaskSettings.from_metadata(config.get("metadata") or {})
         self._proxy_tokenizer: ProxyTokenizer | None = None
         self._scale: tuple[float, float] | None = None  # the benchmark's MinMax range
@@ -81,6 +83,26 @@ class RBridgeTask(ConfigurableTask):
                 ]
             )
         return float(values.min()), float(values.max())
+
+    def build_all_requests(self, *, rank: int = 0, world_size: int = 1, **kwargs) -> None:
+        """lm-eval's, refusing in one line a data-parallel run with fewer documents than ranks.
+
+        lm-eval cannot run a task on a rank that gets no document: that rank fails ("did not
+        find any docs"), the others wait for it at their barriers (and at `hf-rbridge`'s batch
+        size probe), and rank 0 cannot merge the metrics it never computed. Every rank counts
+        the same documents, so every rank stops with the same message.
+        """
+        if world_size > 1:
+            documents = documents_in_run(
+                len(self.eval_docs), kwargs.get("limit"), kwargs.get("samples")
+            )
+            if documents < world_size:
+                raise RBridgeError(
+                    f"{self.config.task}: {documents} document(s) for {world_size} "
+                    "data-parallel ranks; lm-eval needs at least one document per rank: run "
+                    "it with fewer processes (or more documents, e.g. a larger --limit)"
+                )
+        super().build_all_requests(rank=rank, world_size=world_size, **kwargs)
 
     def construct_requests(self, doc: dict, ctx: str, **kwargs) -> list[Instance]:
         kwargs.pop("apply_chat_template", None)
@@ -210,3 +232,13 @@ def _trace_spans(offsets: list, trace_start: int) -> list[tuple[int, int]]:
         (offsets[i][0] - trace_start, offsets[i][1] - trace_start)
         for i in scored_tokens(offsets, trace_start)
     ]
+
+
+def documents_in_run(available: int, limit: float | None, samples: list | None) -> int:
+    """How many documents lm-eval evaluates given `--limit` (a count, or a fraction below 1,
+    as `lm_eval.evaluator_utils.get_sample_size` reads it) or `--samples`."""
+    if samples is not None:
+        return len(samples)
+    if limit is None:
+        return available
+    return min(available, math.ceil(available * limit) if limit < 1 else int(limit))

@@ -273,3 +273,36 @@ def _line(record: TraceRecord) -> bytes:
 
 def _dumps(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+
+
+def pack_counts(path: Path) -> dict[str, int | None]:
+    """Records per benchmark that `--metadata traces=PATH` can serve, found without validating
+    them: the lines of a folder's `<benchmark>.jsonl[.gz]` files (None for a released
+    `traces/<config>/` folder, not counted), or the `benchmark` fields of a file's lines. A
+    damaged file counts as serving every benchmark, uncounted, so the full read names the damage.
+    """
+    counts: dict[str, int | None] = {}
+    if path.is_dir():
+        from rbridge_tasks.released import CONFIG_OF_BENCHMARK
+
+        for benchmark in BENCHMARK_NAMES:
+            file = benchmark_file(path, benchmark)
+            if file is not None:
+                mine = _benchmark_counts(file)
+                counts[benchmark] = None if mine is None else mine.get(benchmark, 0)
+            elif (path / "traces" / CONFIG_OF_BENCHMARK[benchmark]).is_dir():
+                counts[benchmark] = None
+        return counts
+    found = _benchmark_counts(path)
+    return dict.fromkeys(BENCHMARK_NAMES) if found is None else dict(found)
+
+
+def _benchmark_counts(path: Path) -> dict[str, int] | None:
+    counts: dict[str, int] = {}
+    try:
+        for _, obj in iter_jsonl(path, allow_nan=True):
+            if isinstance(obj, Mapping) and isinstance(obj.get("benchmark"), str):
+                counts[obj["benchmark"]] = counts.get(obj["benchmark"], 0) + 1
+    except RBridgeError:
+        return None
+    return counts

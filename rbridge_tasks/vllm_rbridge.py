@@ -1,12 +1,17 @@
 """`vllm-rbridge`: lm-eval's `VLLM`, plus answers to `rbridge_document` requests.
 
-A thin layer over `document_mode` (encoding and over-length rules shared with `hf-rbridge`): all
-documents go to vLLM in ONE `generate` call asking for prompt logprobs (with
-`data_parallel_size > 1` lm-eval starts fresh engines on every call, so one call loads each
-replica once), and `document_mode.response_from_prompt_logprobs` reads vLLM's answer (tested
-without vLLM against the HF path). vLLM returns the top
-`TOP_K` logprobs and the trace token's own logprob and rank, so everything but the entropy of the
-full distribution is exact; entropy is NaN and the metrics built on it are left out.
+A thin layer over `document_mode` (encoding, over-length rules and the response cache shared
+with `hf-rbridge`): documents go to vLLM in consecutive chunks of at most
+`prompt_tokens_per_call` prompt tokens (a model arg, default 262,144; times
+`data_parallel_size`, since lm-eval starts its data-parallel engines afresh on every call), one
+`generate` call each asking for prompt logprobs, in vLLM's flat layout where the installed vLLM
+has it (`flat_logprobs`). vLLM returns a Python object per prompt position and candidate, about
+1.6 KB per position in its nested layout, so one call over ten thousand long documents would
+hold tens of GB; a chunk holds about 0.4 GB at most, and each is read into the compact shared
+response (`document_mode.response_from_prompt_logprobs`, tested without vLLM against the HF
+path) before the next one is sent. vLLM returns the top `TOP_K` logprobs and the trace token's
+own logprob and rank, so everything but the entropy of the full distribution is exact; entropy
+is NaN and the metrics built on it are left out.
 
 Prefix caching is turned off unless asked for: prompt logprobs have been reported to change with
 request order when it is on (vLLM issue #42019). Importing this module needs vLLM.
@@ -23,16 +28,40 @@ from rbridge_tasks.document_mode import (
     encode_documents,
     request_names,
     response_from_prompt_logprobs,
+    token_budget_chunks,
+    with_response_cache,
 )
+from rbridge_tasks.errors import RBridgeError
 from rbridge_tasks.proxy_tokenizer import ProxyTokenizer
+
+PROMPT_TOKENS_PER_CALL = 262_144
 
 
 @register_model("vllm-rbridge")
 class VLLMRBridgeLM(VLLM):
-    def __init__(self, *args, enable_prefix_caching: bool = False, **kwargs) -> None:
+    def __init__(
+        self,
+        *args,
+        enable_prefix_caching: bool = False,
+        prompt_tokens_per_call: int | str = PROMPT_TOKENS_PER_CALL,
+        **kwargs,
+    ) -> None:
+        try:
+            budget = int(str(prompt_tokens_per_call).strip())
+        except ValueError:
+            budget = 0
+        if budget <= 0:
+            raise RBridgeError(
+                f"--model_args prompt_tokens_per_call={prompt_tokens_per_call}: expected a "
+                "positive whole number of tokens"
+            )
         super().__init__(*args, enable_prefix_caching=enable_prefix_caching, **kwargs)
+        self.prompt_tokens_per_call = budget * max(int(self.data_parallel_size), 1)
 
     def rbridge_document(self, requests, disable_tqdm: bool = False) -> list[DocumentResponse]:
+        return with_response_cache(self, requests, self._answer)
+
+    def _answer(self, requests) -> list[DocumentResponse]:
         from vllm import SamplingParams
 
         encoded = encode_documents(
@@ -43,12 +72,18 @@ class VLLMRBridgeLM(VLLM):
             names=request_names(requests),
             max_length=self.max_length,
         )
-        params = SamplingParams(
-            temperature=0, prompt_logprobs=TOP_K, max_tokens=1, detokenize=False
-        )
-        outputs = self._model_generate([d.ids for d in encoded], True, params)
+        options = {"temperature": 0, "prompt_logprobs": TOP_K, "max_tokens": 1}
+        try:
+            params = SamplingParams(**options, detokenize=False, flat_logprobs=True)
+        except TypeError:  # a vLLM without the flat layout
+            params = SamplingParams(**options, detokenize=False)
         vocab_size = len(self.tokenizer)
-        return [
-            response_from_prompt_logprobs(doc, output.prompt_logprobs, vocab_size)
-            for doc, output in zip(encoded, outputs, strict=True)
-        ]
+        responses: list[DocumentResponse] = []
+        for chunk in token_budget_chunks(encoded, self.prompt_tokens_per_call):
+            docs = [encoded[i] for i in chunk]
+            outputs = self._model_generate([d.ids for d in docs], True, params)
+            responses += [
+                response_from_prompt_logprobs(doc, output.prompt_logprobs, vocab_size)
+                for doc, output in zip(docs, outputs, strict=True)
+            ]
+        return responses

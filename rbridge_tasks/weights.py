@@ -46,14 +46,25 @@ def letter_values(token_lengths: Sequence[int], token_values: Sequence[float]) -
 def span_means(letters: np.ndarray, spans: Sequence[tuple[int, int]]) -> np.ndarray:
     """Mean letter value over each [start, end) span, clipped to the letters; empty spans get 0.
 
-    Each mean sums its own letters (not differences of a running sum, whose rounding can put a
-    mean of ones a hair above 1).
+    A float mean of equal values can land one bit off them (0.1 three times sums to
+    0.30000000000000004), and MinMax would stretch that bit into weights 0 and 1 on a trace
+    whose letters all have the same probability. So each mean is kept within its letters' own
+    [min, max]: spans of equal letters give exactly that value, and equal means MinMax to ones.
     """
-    out = np.zeros(len(spans))
-    for i, (start, end) in enumerate(spans):
-        start, end = max(start, 0), min(end, len(letters))
-        if end > start:
-            out[i] = letters[start:end].mean()
+    letters = np.asarray(letters, dtype=np.float64)
+    bounds = np.clip(np.asarray(spans, dtype=np.int64).reshape(-1, 2), 0, len(letters))
+    out = np.zeros(len(bounds))
+    inside = bounds[:, 1] > bounds[:, 0]
+    if inside.any():
+        # reduceat over the interleaved (start, end) pairs reduces letters[start:end] at the
+        # even positions; the appended 0 lets an end equal the number of letters
+        padded = np.append(letters, 0.0)
+        cuts = bounds[inside].ravel()
+        counts = bounds[inside, 1] - bounds[inside, 0]
+        means = np.add.reduceat(padded, cuts)[::2] / counts
+        low = np.minimum.reduceat(padded, cuts)[::2]
+        high = np.maximum.reduceat(padded, cuts)[::2]
+        out[inside] = np.minimum(np.maximum(means, low), high)
     return out
 
 

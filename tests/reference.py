@@ -10,6 +10,7 @@ full distribution.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from functools import cache
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def token_pass(model_dir: Path, context: str, trace: str, max_length: int | None
         logits = model(torch.tensor([window[:-1]])).logits[0]
     logprobs = torch.log_softmax(logits.double(), dim=-1).numpy()
     # ranks are discrete: take them from float32 log-probabilities, as vLLM and hf-rbridge do
-    # (entries equal after float32 rounding are ties, not ranked above the trace token)
+    # (entries equal after float32 rounding are ties, and a tie counts against the trace token)
     logprobs32 = torch.log_softmax(logits.float(), dim=-1).numpy()
     rows = [i - cut - 1 for i in range(first, last + 1)]
     targets = ids[first : last + 1]
@@ -66,10 +67,11 @@ def letter_probabilities(frontier_tokens: list[dict]) -> list[float]:
 
 
 def token_letter_means(letters: list[float], spans) -> np.ndarray:
+    """Exact means (rational arithmetic, rounded once), so equal letters give equal means."""
     values = []
     for start, end in spans:
         inside = letters[max(start, 0) : max(min(end, len(letters)), 0)]
-        values.append(sum(inside) / len(inside) if inside else 0.0)
+        values.append(float(sum(map(Fraction, inside)) / len(inside)) if inside else 0.0)
     return np.array(values)
 
 
@@ -99,7 +101,7 @@ def statistics(full, targets: list[int], nll: np.ndarray) -> dict[str, np.ndarra
     order = np.sort(full, axis=1)[:, ::-1]
     own = np.array([full[r, t] for r, t in enumerate(targets)])
     own32 = np.array([full32[r, t] for r, t in enumerate(targets)])
-    rank = np.array([1 + int((full32[r] > own32[r]).sum()) for r in range(len(targets))])
+    rank = np.array([int((full32[r] >= own32[r]).sum()) for r in range(len(targets))])
     probs = np.exp(full)
     entropy = -(probs * full).sum(axis=1) / math.log(full.shape[1])
     others = [np.exp(np.delete(full[r], t).max()) for r, t in enumerate(targets)]

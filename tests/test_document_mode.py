@@ -280,3 +280,62 @@ def test_the_logits_budget_splits_batches_without_changing_numbers(
         for metric, value in batched.items():
             if metric.startswith(("rbridge_", "trace_", "tok_")):
                 assert single[metric] == pytest.approx(value, rel=1e-6, abs=1e-5), metric
+
+
+@pytest.fixture(scope="module")
+def equal_letters_pack(tmp_path_factory) -> Path:
+    """Traces whose letters all carry one probability: one frontier token spelling the whole
+    trace, and many tokens with equal logprobs (log 0.1, whose float means land a bit apart)."""
+    (id0, q0, t0), (id1, q1, t1) = real_texts("gsm8k", 2)
+    pieces = re.findall(r"\s*\S+|\s+", t1)
+    records = [
+        {"id": id0, "benchmark": "gsm8k", "question": q0, "trace": t0,
+         "frontier_model": "hand", "frontier_tokens": [{"text": t0, "logprob": -0.3}]},
+        {"id": id1, "benchmark": "gsm8k", "question": q1, "trace": t1, "frontier_model": "hand",
+         "frontier_tokens": [{"text": p, "logprob": math.log(0.1)} for p in pieces]},
+    ]  # fmt: skip
+    return write_jsonl(tmp_path_factory.mktemp("equal") / "gsm8k.jsonl", records)
+
+
+@pytest.mark.parametrize("model", ["hf-rbridge", "hf"])
+@pytest.mark.parametrize("family", ["gpt2", "llama", "llama3"])
+def test_equal_letter_probabilities_give_every_token_weight_one(
+    model, family, request, equal_letters_pack, data_dir
+):
+    """MinMax of equal values is all ones (method.md), so rbridge_nll is the plain trace NLL,
+    in document mode and in pieces mode alike."""
+    model_dir = request.getfixturevalue(f"{family}_dir")
+    out = evaluate(
+        model, ["rbridge_gsm8k"], model_args=f"pretrained={model_dir}", batch_size=2,
+        metadata={"traces": str(equal_letters_pack), "data_dir": str(data_dir)},
+        bootstrap_iters=0,
+    )  # fmt: skip
+    samples = out["samples"]["rbridge_gsm8k"]
+    assert len(samples) == 2
+    for sample in samples:
+        assert sample["rbridge_weight_sum"] == sample["trace_tokens"], sample["doc"]["id"]
+        assert sample["rbridge_nll"] == pytest.approx(sample["trace_nll"], rel=1e-12)
+
+
+def test_use_cache_answers_a_rerun_from_lm_evals_database(gpt2_dir, gsm8k_pack, data_dir, tmp_path):
+    """`--use_cache` caches lm-eval's own request types; document requests go into the same
+    database, so a rerun computes nothing and reports the same numbers."""
+    runs = []
+    for n in (1, 2):
+        command = [sys.executable, "-m", "rbridge_tasks.cli", "eval", "--model", "hf-rbridge",
+                   "--model_args", f"pretrained={gpt2_dir}", "--device", "cpu",
+                   "--tasks", "rbridge_gsm8k", "--use_cache", str(tmp_path / "cache"),
+                   "--output_path", str(tmp_path / f"out{n}"), "--log_samples",
+                   "--metadata", f"traces={gsm8k_pack}", f"data_dir={data_dir}"]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        path = next((tmp_path / f"out{n}").rglob("samples_*.jsonl"))
+        runs.append(([json.loads(x) for x in path.read_text().splitlines()], done.stderr))
+    (first, first_log), (second, second_log) = runs
+    assert "rbridge_document: 0 of 3 responses read from the --use_cache database" in first_log
+    assert "rbridge_document: 3 of 3 responses read from the --use_cache database" in second_log
+    assert "rbridge documents:" not in second_log  # no forward pass
+    for a, b in zip(first, second, strict=True):
+        assert {k: v for k, v in a.items() if k.startswith(("rbridge_", "tok_", "trace_"))} == {
+            k: v for k, v in b.items() if k.startswith(("rbridge_", "tok_", "trace_"))
+        }

@@ -35,6 +35,7 @@ def setup_commands() -> list[list[str]]:
 
 
 README_COMMANDS = setup_commands()
+HUB_ID = "org/not-cached-model"  # passes the local checks; the hub check comes last
 README_MAIN = README_COMMANDS[0]
 
 
@@ -174,7 +175,7 @@ def test_version_and_eval_help(tmp_path):
 def test_every_installed_task_passes_the_name_check(tmp_path):
     """Task names come from the installed YAMLs, so new ones (the baselines group) are known."""
     for task in ("rbridge", "rbridge_baselines", "rbridge_baselines_gsm8k"):
-        argv = ["eval", "--model", "hf", "--model_args", "pretrained=/no/such/model"]
+        argv = ["eval", "--model", "hf", "--model_args", f"pretrained={HUB_ID}"]
         line = one_error_line(run([*argv, "--tasks", task], tmp_path))
         assert "no such task" not in line and "hub is unreachable" in line
 
@@ -182,3 +183,119 @@ def test_every_installed_task_passes_the_name_check(tmp_path):
 def test_a_misspelt_lm_eval_task_gets_the_closest_name(tmp_path, gpt2_dir):
     argv = ["eval", "--model", "hf", "--model_args", f"pretrained={gpt2_dir}", "--tasks", "gsm8kk"]
     assert "gsm8kk (did you mean gsm8k?)" in one_error_line(run(argv, tmp_path))
+
+
+@pytest.fixture(scope="module")
+def gsm8k_pack(tmp_path_factory, frontier_dir) -> Path:
+    from trace_fixtures import real_texts, record, write_jsonl
+
+    records = [record(frontier_dir, "gsm8k", i, q, t) for i, q, t in real_texts("gsm8k", 2)]
+    return write_jsonl(tmp_path_factory.mktemp("pack") / "gsm8k.jsonl", records)
+
+
+def eval_argv(model_dir, *extra: str, model: str = "hf-rbridge") -> list[str]:
+    return ["eval", "--model", model, "--model_args", f"pretrained={model_dir}",
+            "--device", "cpu", *extra]  # fmt: skip
+
+
+def test_an_output_path_that_cannot_be_created_stops_before_the_model_loads(
+    tmp_path, gsm8k_pack, data_dir
+):
+    (tmp_path / "file").write_text("x")
+    meta = ["--metadata", f"traces={gsm8k_pack}", f"data_dir={data_dir}"]
+    for output in (tmp_path / "file" / "results", tmp_path / "file"):
+        argv = eval_argv(HUB_ID, "--tasks", "rbridge_gsm8k", *meta,
+                         "--output_path", str(output))  # fmt: skip
+        line = one_error_line(run(argv, tmp_path))
+        assert f"--output_path {output}: the results could not be written: " in line
+        assert f"{tmp_path / 'file'} is a file, not a folder" in line
+
+
+def test_a_read_only_output_path_stops_before_the_model_loads(tmp_path, gsm8k_pack, data_dir):
+    from hardening_mounts import tmpfs
+
+    with tmpfs(tmp_path / "ro", read_only=True) as disk:
+        argv = eval_argv(HUB_ID, "--tasks", "rbridge_gsm8k", "--metadata",
+                         f"traces={gsm8k_pack}", f"data_dir={data_dir}",
+                         "--output_path", str(disk / "results"))  # fmt: skip
+        line = one_error_line(run(argv, tmp_path))
+    assert f"{disk} is on a read-only file system" in line
+
+
+def test_results_lm_eval_could_not_save_fail_the_run(tmp_path, gpt2_dir, gsm8k_pack, data_dir):
+    """A disk that fills during the run: lm-eval only logs `Could not save results`."""
+    from hardening_mounts import fill, tmpfs
+
+    with tmpfs(tmp_path / "disk", size="64k") as disk:
+        fill(disk)
+        argv = eval_argv(gpt2_dir, "--tasks", "rbridge_gsm8k", "--metadata",
+                         f"traces={gsm8k_pack}", f"data_dir={data_dir}",
+                         "--output_path", str(disk / "results"))  # fmt: skip
+        result = run(argv, tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"rbridge eval: error: --output_path {disk / 'results'}: lm-eval ")
+    assert "could not save the results there" in last
+
+
+@pytest.mark.parametrize("kind", ["empty-folder", "file", "bad-config"])
+def test_a_path_that_is_no_model_folder_is_one_line(tmp_path, kind):
+    path = tmp_path / "model"
+    if kind == "file":
+        path.write_text("weights?")
+    else:
+        path.mkdir()
+        (path / "notes.txt").write_text("not a model")
+        if kind == "bad-config":
+            (path / "config.json").write_text('{"model_type": "no-such-architecture"}')
+    line = one_error_line(run(eval_argv(path, "--tasks", "rbridge_gsm8k"), tmp_path))
+    assert line.startswith(f"rbridge eval: error: --model_args pretrained={path}: ")
+    expected = {
+        "empty-folder": "not a model folder (no config.json; it holds ['notes.txt'])",
+        "file": "this is a file; pass the model's folder",
+        "bad-config": "its config.json cannot be read as a model's",
+    }[kind]
+    assert expected in line
+
+
+@pytest.mark.skipif(
+    __import__("importlib").util.find_spec("vllm") is not None, reason="vLLM is installed"
+)
+@pytest.mark.parametrize("model", ["vllm-rbridge", "vllm"])
+def test_vllm_missing_is_one_line_naming_the_extra(tmp_path, model):
+    argv = eval_argv(HUB_ID, "--tasks", "rbridge_gsm8k", model=model)
+    line = one_error_line(run(argv, tmp_path))
+    assert f"--model {model} needs vLLM, which is not installed: pip install -e " in line
+    assert '".[vllm]"' in line
+
+
+@pytest.mark.parametrize(
+    ("option", "closest"),
+    [("tracess=t.jsonl", "traces"), ("data-dir=qs/data", "data_dir"), ("minmax_scop=x", "")],
+)
+def test_a_misspelt_metadata_key_is_named_before_the_hub_check(tmp_path, option, closest):
+    argv = eval_argv("EleutherAI/pythia-160m", "--tasks", "rbridge_gsm8k", "--metadata", option)
+    line = one_error_line(run(argv, tmp_path))
+    key = option.split("=")[0]
+    assert (
+        f"--metadata {key}=...: unknown rBridge option; did you mean '{closest or 'minmax_scope'}'"
+        in line
+    )
+    assert "unreachable" not in line
+
+
+def test_a_partial_pack_for_the_group_names_the_tasks_it_can_run(tmp_path, gsm8k_pack, data_dir):
+    for traces in (gsm8k_pack, gsm8k_pack.parent):  # a file, and a folder of <benchmark>.jsonl
+        argv = eval_argv(HUB_ID, "--tasks", "rbridge", "--metadata",
+                         f"traces={traces}", f"data_dir={data_dir}")  # fmt: skip
+        line = one_error_line(run(argv, tmp_path))
+        assert f"--tasks rbridge: --metadata traces={traces} has no traces for math500, " in line
+        assert "(it has gsm8k); run the benchmarks it has with --tasks rbridge_gsm8k" in line
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1"])
+def test_a_bad_logits_budget_is_one_line(tmp_path, gpt2_dir, value):
+    args = f"pretrained={gpt2_dir},logits_budget_mb={value}"
+    argv = ["eval", "--model", "hf-rbridge", "--model_args", args, "--tasks", "rbridge_gsm8k"]
+    line = one_error_line(run(argv, tmp_path))
+    assert f"--model_args logits_budget_mb={value}: expected a positive whole number" in line
