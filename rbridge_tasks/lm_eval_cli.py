@@ -48,6 +48,17 @@ def our_tasks() -> dict[str, tuple[str, ...]]:
     return {**tasks, **groups}
 
 
+def misspelt_task(task: str, known: dict[str, tuple[str, ...]] | None = None) -> str | None:
+    """The one-line error for an rBridge task name that does not exist, else None (lm-eval's
+    own task names and YAML paths are lm-eval's to check)."""
+    known = our_tasks() if known is None else known
+    if not task.startswith("rbridge") or task in known or task.endswith(".yaml"):
+        return None
+    close = difflib.get_close_matches(task, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else f"; ours are {', '.join(known)}"
+    return f"--tasks {task}: no such task{hint}"
+
+
 def run_eval(argv: list[str]) -> int:
     from lm_eval._cli.harness import HarnessCLI
 
@@ -94,10 +105,8 @@ def preflight(args: Namespace) -> None:
     tasks = [t for name in args.tasks or () for t in str(name).split(",") if t]
     known = our_tasks()
     for task in tasks:
-        if task.startswith("rbridge") and task not in known and not task.endswith(".yaml"):
-            close = difflib.get_close_matches(task, known, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]}?" if close else f"; ours are {', '.join(known)}"
-            raise RBridgeError(f"--tasks {task}: no such task{hint}")
+        if (message := misspelt_task(task, known)) is not None:
+            raise RBridgeError(message)
     model_args = args.model_args if isinstance(args.model_args, dict) else {}
     metadata = args.metadata if isinstance(args.metadata, dict) else {}
     from rbridge_tasks.documents import reject_misspelled_keys

@@ -299,3 +299,21 @@ def test_a_bad_logits_budget_is_one_line(tmp_path, gpt2_dir, value):
     argv = ["eval", "--model", "hf-rbridge", "--model_args", args, "--tasks", "rbridge_gsm8k"]
     line = one_error_line(run(argv, tmp_path))
     assert f"--model_args logits_budget_mb={value}: expected a positive whole number" in line
+
+
+@pytest.mark.parametrize("program", ["lm_eval", "lm-eval"])
+def test_a_misspelt_task_under_plain_lm_eval_is_one_line(tmp_path, program):
+    """Our package is not imported before lm-eval rejects the name; the installed
+    `rbridge-lm-eval-hook.pth` makes that one line too (lm-eval's own names stay lm-eval's)."""
+    tasks = run(["tasks-path"], tmp_path).stdout.strip()
+    argv = ["--model", "hf", "--model_args", f"pretrained={HUB_ID}", "--include_path", tasks,
+            "--tasks"]  # fmt: skip
+    executable = os.path.join(os.path.dirname(sys.executable), program)
+    result = run([*argv, "rbridge_gsm8kk"], tmp_path, program=executable)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        "lm_eval: error: --tasks rbridge_gsm8kk: no such task; did you mean rbridge_gsm8k?"
+    )
+    assert "Traceback" not in result.stderr
+    stock = run([*argv, "gsm8kk"], tmp_path, program=executable)
+    assert stock.returncode == 1 and "ValueError: Tasks not found: gsm8kk" in stock.stderr

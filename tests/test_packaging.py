@@ -42,6 +42,10 @@ def test_wheel_ships_the_yamls_and_declares_entry_points(tmp_path):
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "rbridge = rbridge_tasks.cli:main" in text
     assert "[lm_eval.tasks]" in text and "[lm_eval.metrics]" in text
+    # the start-up hook of `_rbridge_lm_eval_hook.py`, at the top of site-packages
+    assert {"rbridge-lm-eval-hook.pth", "_rbridge_lm_eval_hook.py"} <= names
+    pth = zipfile.ZipFile(wheel).read("rbridge-lm-eval-hook.pth").decode()
+    assert pth == "import _rbridge_lm_eval_hook\n"
 
     target = tmp_path / "site"
     subprocess.run(

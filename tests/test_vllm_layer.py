@@ -10,6 +10,7 @@ one `hf-rbridge` computes from the full distribution, except the entropy, which 
 from __future__ import annotations
 
 import importlib.util
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +18,13 @@ import pytest
 import torch
 from lm_eval.api.instance import Instance
 
-from rbridge_tasks.document_mode import TOP_K, encode_documents, response_from_prompt_logprobs
+from rbridge_tasks.document_mode import (
+    TOP_K,
+    EncodedDocument,
+    encode_documents,
+    response_from_prompt_logprobs,
+    token_budget_chunks,
+)
 from rbridge_tasks.hf_rbridge import HFRBridgeLM
 from rbridge_tasks.proxy_tokenizer import ProxyTokenizer
 
@@ -78,3 +85,35 @@ def test_the_class_is_lm_evals_vllm():
     from rbridge_tasks.vllm_rbridge import VLLMRBridgeLM
 
     assert issubclass(VLLMRBridgeLM, VLLM)
+
+
+def test_documents_go_to_vllm_in_bounded_consecutive_chunks():
+    lengths = [5, 3, 9, 1, 1, 12, 4, 4]
+    docs = [EncodedDocument(ids=[0] * n, first_scored=1, offsets=[], truncated_tokens=0)
+            for n in lengths]  # fmt: skip
+    for budget in (1, 8, 10, 13, 100):
+        chunks = token_budget_chunks(docs, budget)
+        assert [i for chunk in chunks for i in chunk] == list(range(len(docs)))
+        for chunk in chunks:
+            tokens = sum(lengths[i] for i in chunk)
+            assert tokens <= budget or len(chunk) == 1, (budget, list(chunk))
+        # greedy: the next document would have overflowed each chunk
+        for chunk, following in itertools.pairwise(chunks):
+            assert sum(lengths[i] for i in chunk) + lengths[following[0]] > budget
+
+
+@pytest.mark.skipif(not HAVE_VLLM, reason="vLLM is not installed (CUDA-only wheels)")
+def test_vllms_flat_logprobs_read_like_its_nested_ones(gpt2_dir):
+    from vllm.logprobs import FlatLogprobs
+
+    nested = vllm_style_prompt_logprobs(torch.log_softmax(torch.randn(6, 50), -1), list(range(7)))
+    flat = FlatLogprobs()
+    for entry in nested:
+        flat.append(entry)
+    doc = EncodedDocument(ids=list(range(7)), first_scored=2, offsets=[(0, 1)] * 5,
+                          truncated_tokens=0)  # fmt: skip
+    a = response_from_prompt_logprobs(doc, nested, 50)
+    b = response_from_prompt_logprobs(doc, flat, 50)
+    np.testing.assert_array_equal(a.logprobs, b.logprobs)
+    np.testing.assert_array_equal(a.rank, b.rank)
+    np.testing.assert_array_equal(a.top_logprobs, b.top_logprobs)
