@@ -10,28 +10,38 @@ wall clock, CPU time (user + system), peak RSS of the process, and bytes written
 - `limit`: the same lm-eval machinery answering one plain `loglikelihood(question, trace)` per
   document, from a plain YAML task over the very same texts (no traces, no weights).
 
+`limit` and `document` run `--repeats` times, interleaved (limit, document, limit, ...), and the
+ratios are of their medians, so a slow spell of the machine hits both alike.
+
 Two models: a ~20M-parameter GPT-2 (16k BPE vocabulary trained on GSM8K) and a near-free one
 (1 layer, width 32, same vocabulary) that exposes every CPU overhead. Weights are random: cost
 does not depend on them. Documents are real GSM8K questions with GPT-4o-mini traces; the frontier
 tokens are stand-ins (whitespace pieces, random logprobs), which the cost ignores.
 
 `--group` also runs the whole six-benchmark `rbridge` group at the released traces' counts
-(10,162 documents) with stand-in traces of their typical lengths, with `--log_samples`.
+(10,162 documents) with stand-in traces of their typical lengths, near-free model, with
+`--log_samples`: at a quarter of every task (`--limit 0.25`) and whole, and reports peak RSS of
+both and its growth per document; and `rbridge_mmlu_pro` over the 5,791 MMLU-Pro STEM stand-ins at
+`--limit 150` and `--limit 1500`. Memory that grows with the number of documents shows there.
 
-    python benchmarks/scoring.py --docs 200 [--pieces-docs 4] [--group] [--out results.json]
+    python benchmarks/scoring.py [--docs 200] [--pieces-docs 4] [--repeats 3] [--group]
+                                 [--skip-20m] [--group-only] [--out results.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,9 +104,9 @@ def gsm8k_records(n_docs: int) -> list[dict]:
 
 
 def group_records() -> list[dict]:
-    """Stand-in traces for the released counts: real reasoning-like text where the shared data
-    has it (GPT-4o-mini GSM8K and CSQA, Gemini MMLU-Pro, MATH and HumanEval solutions), the
-    question and options restated elsewhere."""
+    """Stand-in traces for the released counts: real reasoning text where the shared data has it
+    (GPT-4o-mini GSM8K and CSQA, Gemini-1.5-Pro MMLU-Pro answers, MATH and HumanEval solutions),
+    the question and options restated elsewhere."""
     from rbridge_tasks.benchmarks import load_questions
 
     rng = random.Random(1)
@@ -104,6 +114,10 @@ def group_records() -> list[dict]:
     for name, pattern in (("gsm8k", "gsm_"), ("csqa", "commonsenseqa_")):
         path = next((DATA_DIR / "traces_gpt4o_mini_rereading").glob(f"{pattern}gpt-4o-mini*.jsonl"))
         texts[name] = [json.loads(x)["vanilla"]["generation"][0] for x in path.open()]
+    with zipfile.ZipFile(DATA_DIR / "mmlu_pro/model_outputs_gemini-1.5-pro-002_5shots.zip") as z:
+        gemini = {
+            str(r["question_id"]): r["model_outputs"] for r in json.loads(z.read(z.namelist()[0]))
+        }
     records = []
     for benchmark, count in GROUP.items():
         questions = load_questions(benchmark, DATA_DIR)
@@ -113,6 +127,8 @@ def group_records() -> list[dict]:
         for i, q in enumerate(questions[:count]):
             if benchmark in texts:
                 trace = texts[benchmark][i % len(texts[benchmark])]
+            elif benchmark == "mmlu_pro" and gemini.get(q.id, "").strip():
+                trace = gemini[q.id]
             elif benchmark in ("math500", "humaneval"):
                 trace = q.gold if len(q.gold) > 40 else f"{q.question}\nSo the answer is {q.gold}."
             else:
@@ -175,7 +191,9 @@ def eval_command(model: str, model_dir: Path, tasks: str, out: Path, *extra: str
     ]  # fmt: skip
 
 
-def compare(name: str, model_dir: Path, traces: Path, docs: int, pieces_docs: int, work: Path):
+def compare(
+    name: str, model_dir: Path, traces: Path, docs: int, pieces_docs: int, repeats: int, work: Path
+):
     from lm_eval.tasks import TaskManager
 
     from rbridge_tasks import tasks_path
@@ -187,23 +205,27 @@ def compare(name: str, model_dir: Path, traces: Path, docs: int, pieces_docs: in
     task = manager.load(["rbridge_gsm8k"])["tasks"]["rbridge_gsm8k"]
     limit_dir = write_limit_task(work / f"limit-{name}", list(task.eval_docs))
     meta = ["--metadata", f"traces={traces}", f"data_dir={DATA_DIR}"]
-    row = {}
-    for mode, command in (
-        ("limit", eval_command("hf", model_dir, "limit_gsm8k", work / f"{name}-limit",
-                               "--include_path", str(limit_dir))),
-        ("document", eval_command("hf-rbridge", model_dir, "rbridge_gsm8k",
-                                  work / f"{name}-document", *meta)),
-        ("pieces", eval_command("hf", model_dir, "rbridge_gsm8k", work / f"{name}-pieces",
-                                "--limit", str(pieces_docs), *meta)),
-    ):  # fmt: skip
-        result = measure(command, work / f"{name}-{mode}")
-        result["documents"] = pieces_docs if mode == "pieces" else docs
-        row[mode] = result
-        print(f"  {name:>9} {mode:>8}: {result['wall_s']:8.1f} s wall {result['cpu_s']:8.1f} s "
-              f"CPU  peak RSS {result['peak_rss_mib']:7.0f} MiB  "
-              f"{result['samples_bytes'] / result['documents'] / 1024:7.1f} KiB samples/doc",
-              flush=True)  # fmt: skip
-    limit, document, pieces = row["limit"], row["document"], row["pieces"]
+    commands = {
+        "limit": lambda out: eval_command("hf", model_dir, "limit_gsm8k", out,
+                                          "--include_path", str(limit_dir)),
+        "document": lambda out: eval_command("hf-rbridge", model_dir, "rbridge_gsm8k", out, *meta),
+    }  # fmt: skip
+    runs: dict[str, list[dict]] = {"limit": [], "document": []}
+    for repeat in range(repeats):
+        for mode, command in commands.items():
+            out = work / f"{name}-{mode}-{repeat}"
+            result = measure(command(out), out)
+            runs[mode].append(result)
+            report(f"{name} {mode} #{repeat + 1}", result, docs)
+    row: dict = {mode: median_run(results) | {"runs": results} for mode, results in runs.items()}
+    out = work / f"{name}-pieces"
+    pieces = measure(
+        eval_command("hf", model_dir, "rbridge_gsm8k", out, "--limit", str(pieces_docs), *meta),
+        out,
+    )  # fmt: skip
+    report(f"{name} pieces", pieces, pieces_docs)
+    row["pieces"] = pieces
+    limit, document = row["limit"], row["document"]
     row["ratios"] = {
         "document_over_limit_wall": document["wall_s"] / limit["wall_s"],
         "document_over_limit_cpu": document["cpu_s"] / limit["cpu_s"],
@@ -214,21 +236,67 @@ def compare(name: str, model_dir: Path, traces: Path, docs: int, pieces_docs: in
         / document["wall_s"],
     }
     ratios = row["ratios"]
-    print(f"  {name:>9} document/limit: wall {ratios['document_over_limit_wall']:.3f}x, "
-          f"CPU {ratios['document_over_limit_cpu']:.3f}x, RSS "
-          f"{ratios['document_over_limit_rss']:.3f}x; pieces (extrapolated) is "
+    print(f"  {name:>9} document/limit (medians of {repeats}): wall "
+          f"{ratios['document_over_limit_wall']:.3f}x, "
+          f"CPU {ratios['document_over_limit_cpu']:.3f}x, "
+          f"RSS {ratios['document_over_limit_rss']:.3f}x; pieces (extrapolated) is "
           f"{ratios['pieces_over_document_wall_extrapolated']:.1f}x document",
           flush=True)  # fmt: skip
     return row
+
+
+def median_run(results: list[dict]) -> dict:
+    keys = ("wall_s", "cpu_s", "peak_rss_mib", "bytes_written", "samples_bytes")
+    return {key: statistics.median(r[key] for r in results) for key in keys}
+
+
+def report(label: str, result: dict, documents: int) -> None:
+    print(f"  {label:>22}: {result['wall_s']:8.1f} s wall {result['cpu_s']:8.1f} s CPU  "
+          f"peak RSS {result['peak_rss_mib']:7.0f} MiB  "
+          f"{result['samples_bytes'] / documents / 1024:7.1f} KiB samples/doc",
+          flush=True)  # fmt: skip
+
+
+def memory_growth(model_dir: Path, work: Path) -> dict:
+    """Peak RSS against the number of documents: the group at a quarter and whole, and the
+    MMLU-Pro STEM task at 150 and 1,500 documents."""
+    records = group_records()
+    pack = work / "group.jsonl"
+    pack.write_text("".join(json.dumps(r) + "\n" for r in records))
+    meta = ["--metadata", f"traces={pack}", f"data_dir={DATA_DIR}"]
+    out: dict = {}
+    for label, task, limit, documents in (
+        ("group_quarter", "rbridge", "0.25",
+         sum(math.ceil(n * 0.25) for n in GROUP.values())),
+        ("group", "rbridge", None, len(records)),
+        ("mmlu_pro_150", "rbridge_mmlu_pro", "150", 150),
+        ("mmlu_pro_1500", "rbridge_mmlu_pro", "1500", 1500),
+    ):  # fmt: skip
+        folder = work / label
+        extra = [*meta, *(["--limit", limit] if limit else [])]
+        result = measure(eval_command("hf-rbridge", model_dir, task, folder, *extra), folder)
+        result["documents"] = documents
+        out[label] = result
+        report(f"{label} ({documents} docs)", result, documents)
+        print(f"  {'':>22}  {result['bytes_written'] / 2**20:.1f} MiB written", flush=True)
+    for small, large in (("group_quarter", "group"), ("mmlu_pro_150", "mmlu_pro_1500")):
+        a, b = out[small], out[large]
+        growth = (b["peak_rss_mib"] - a["peak_rss_mib"]) / (b["documents"] - a["documents"])
+        ratio = b["peak_rss_mib"] / a["peak_rss_mib"]
+        out[f"{large}_over_{small}"] = {"peak_rss_ratio": ratio, "mib_per_document": growth}
+        print(f"  peak RSS {large} / {small}: {ratio:.3f}x, "
+              f"{growth * 1024:+.1f} KiB per extra document", flush=True)  # fmt: skip
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--docs", type=int, default=200)
     parser.add_argument("--pieces-docs", type=int, default=4)
-    parser.add_argument("--group", action="store_true", help="also run the whole rbridge group")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs per mode")
+    parser.add_argument("--group", action="store_true", help="also the memory-growth runs")
     parser.add_argument("--skip-20m", action="store_true", help="only the near-free model")
-    parser.add_argument("--group-only", action="store_true", help="only the --group run")
+    parser.add_argument("--group-only", action="store_true", help="only the memory-growth runs")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -239,27 +307,18 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="rbridge-bench-"))
     traces = work / "gsm8k.jsonl"
     traces.write_text("".join(json.dumps(r) + "\n" for r in gsm8k_records(args.docs)))
-    print(f"{args.docs} GSM8K documents (pieces: {args.pieces_docs}), batch 16, CPU, in {work}")
-    report: dict = {"documents": args.docs, "pieces_documents": args.pieces_docs, "models": {}}
+    print(f"{args.docs} GSM8K documents (pieces: {args.pieces_docs}), batch 16, CPU, "
+          f"{args.repeats} interleaved runs per mode, in {work}")  # fmt: skip
+    summary: dict = {"documents": args.docs, "pieces_documents": args.pieces_docs,
+                     "repeats": args.repeats, "models": {}}  # fmt: skip
     for name, model_dir in models.items() if not args.group_only else ():
-        report["models"][name] = compare(name, model_dir, traces, args.docs, args.pieces_docs, work)
+        summary["models"][name] = compare(
+            name, model_dir, traces, args.docs, args.pieces_docs, args.repeats, work
+        )
     if args.group or args.group_only:
-        pack = work / "group.jsonl"
-        records = group_records()
-        pack.write_text("".join(json.dumps(r) + "\n" for r in records))
-        out = work / "group-document"
-        result = measure(
-            eval_command("hf-rbridge", models["near-free"], "rbridge", out, "--metadata",
-                         f"traces={pack}", f"data_dir={DATA_DIR}"), out,
-        )  # fmt: skip
-        result["documents"] = len(records)
-        report["group"] = result
-        print(f"  group (near-free, {len(records)} documents): {result['wall_s']:.1f} s wall, "
-              f"{result['cpu_s']:.1f} s CPU, peak RSS {result['peak_rss_mib']:.0f} MiB, "
-              f"{result['samples_bytes'] / len(records) / 1024:.1f} KiB samples/doc, "
-              f"{result['bytes_written'] / 2**20:.1f} MiB written")  # fmt: skip
+        summary["memory"] = memory_growth(models["near-free"], work)
     if args.out:
-        args.out.write_text(json.dumps(report, indent=2))
+        args.out.write_text(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

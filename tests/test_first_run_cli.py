@@ -79,7 +79,7 @@ def test_readme_main_command_says_what_to_pass(tmp_path, offline, model):
 
 
 def test_every_setup_command_fails_in_one_line_without_the_hub(tmp_path):
-    assert len(README_COMMANDS) == 2
+    assert len(README_COMMANDS) == 3
     for argv in README_COMMANDS:  # the offline one as written: FILE and DIR do not exist here
         one_error_line(run(argv, tmp_path))
 
