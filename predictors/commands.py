@@ -395,7 +395,9 @@ def leaderboard_payload(
                 or target_flag is not None,
             }
         )
-    _warn_noise_outside([(e["label"], e["noise_outside_share"]) for e in entries], (low, high))
+    _warn_noise_outside(
+        [(e["label"], e["noise_outside_share"], e["x"]) for e in entries], (low, high)
+    )
     payload = {
         "command": "leaderboard",
         "fit": str(fit.path),
@@ -504,7 +506,7 @@ def gate_payload(
         reason = (
             f"predicted gain of the candidate {estimate:.4g}, {level} interval "
             f"[{gain_low:.4g}, {gain_high:.4g}] "
-            f"{'entirely below' if failed else 'not entirely below'} -{tolerance:.4g}"
+            f"{'entirely below' if failed else 'not entirely below'} {0.0 - tolerance:.4g}"
         )
     low, high = outcome.estimator.x_range_
     shares = _noise_outside(draws, x, stderr, (low, high))
@@ -549,7 +551,10 @@ def gate_payload(
             or target_flag is not None,
         }
     _warn_noise_outside(
-        [(name, out[name]["noise_outside_share"]) for name in ("baseline", "candidate")],
+        [
+            (name, out[name]["noise_outside_share"], out[name]["x"])
+            for name in ("baseline", "candidate")
+        ],
         (low, high),
     )
     _warn_about_fit(outcome, draws, target_flag)
@@ -604,15 +609,22 @@ def _noise_outside(
 
 
 def _warn_noise_outside(
-    shares: list[tuple[str, float | None]], fitted: tuple[float, float]
+    runs: list[tuple[str, float | None, float]], fitted: tuple[float, float]
 ) -> None:
-    flagged = [(name, s) for name, s in shares if s is not None and s > NOISE_OUTSIDE_SHARE]
+    """One line for the runs inside the fitted range whose noisy score often leaves it (those
+    outside are already reported as extrapolating)."""
+    low, high = fitted
+    flagged = [
+        (name, share)
+        for name, share, x in runs
+        if share is not None and share > NOISE_OUTSIDE_SHARE and low <= x <= high
+    ]
     if flagged:
-        listed = ", ".join(f"{name} {s:.0%}" for name, s in flagged)
+        listed = ", ".join(f"{name} {share:.0%}" for name, share in flagged)
         warnings.warn(
             f"extrapolation from score noise: moved by its lm-eval stderr, the proxy score "
-            f"leaves the fitted range [{fitted[0]:.6g}, {fitted[1]:.6g}] in this share of the "
-            f"bootstrap draws: {listed}",
+            f"leaves the fitted range [{low:.6g}, {high:.6g}] in this share of the bootstrap "
+            f"draws: {listed}",
             FitWarning,
             stacklevel=2,
         )
@@ -669,11 +681,13 @@ def _protocol(outcome: FitOutcome) -> dict[str, Any]:
         s = result.summary()
         forms[name] = {k: s[k] for k in keys}
     options = outcome.options
+    chosen = outcome.chosen_cv
     return {
         "select": options.select if options.form == "auto" else "fixed",
         "folds": options.folds,
-        "repeats": outcome.chosen_cv.summary()["repeats"],
-        "seeds": outcome.chosen_cv.seeds,
+        "leave_one_out": chosen.runs[0].n_folds == len(outcome.y),
+        "repeats": len(chosen.runs),
+        "seeds": chosen.seeds,
         "seed": options.seed,
         "monotone": options.monotone,
         "forms": forms,

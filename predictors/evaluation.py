@@ -381,6 +381,6 @@ def _nanmax(values: list[float]) -> float:
 
 
 def _spread(values: list[float]) -> float:
-    """Sample standard deviation over repeats; 0 for a single repeat."""
+    """Sample standard deviation over repeats; undefined (NaN) for a single one."""
     finite = [v for v in values if np.isfinite(v)]
-    return float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0
+    return float(np.std(finite, ddof=1)) if len(finite) > 1 else float("nan")

@@ -145,7 +145,7 @@ def _predicts_line(predicts: dict[str, Any]) -> str:
     shared = ", ".join(f"{k}={v}" for k, v in predicts["shared"].items())
     return (
         f"- predicts `{predicts['task']}` `{predicts['metric']}` (filter `{predicts['filter']}`) "
-        f"of target runs{' with ' + shared if shared else ''}\n"
+        + (f"of target runs with {shared}\n" if shared else "of target runs like the fit's\n")
     )
 
 
@@ -160,7 +160,13 @@ def _interval_text(interval: dict[str, Any]) -> str:
 
 def _protocol_text(protocol: dict[str, Any]) -> str:
     seeds = protocol["seeds"]
-    seeds_text = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
+    if protocol["leave_one_out"]:
+        how = "leave-one-out CV (no more points than folds: one split, not repeated)"
+    else:
+        how = (
+            f"{protocol['folds']}-fold CV repeated {protocol['repeats']} time(s) "
+            f"(seeds {seeds[0]}-{seeds[-1]})"
+        )
     quadratic = (
         "the quadratic kept monotone over the fitted range"
         if protocol["monotone"]
@@ -168,8 +174,7 @@ def _protocol_text(protocol: dict[str, Any]) -> str:
     )
     return (
         f"Form {'chosen by ' if protocol['select'] != 'fixed' else ''}"
-        f"{SELECTED_BY[protocol['select']]}; {protocol['folds']}-fold CV repeated "
-        f"{protocol['repeats']} time(s) (seeds {seeds_text}); {quadratic}:\n\n"
+        f"{SELECTED_BY[protocol['select']]}; {how}; {quadratic}:\n\n"
     )
 
 
@@ -186,9 +191,13 @@ def fit_markdown(payload: dict[str, Any]) -> str:
     text += (
         f"- curve: `{payload['params']['equation']}`"
         + (f" with {params}" if params else "")
-        + f"\n- cross-validated R2 {fmt(chosen['r2'])} (sd {fmt(chosen['r2_sd'])} over "
-        f"{chosen['repeats']} repeat(s)), CV MAE {fmt(chosen['mae'])}; train R2 "
-        f"{fmt(payload['train_r2'])}\n"
+        + f"\n- cross-validated R2 {fmt(chosen['r2'])}"
+        + (
+            f" (sd {fmt(chosen['r2_sd'])} over {chosen['repeats']} repeats)"
+            if chosen["repeats"] > 1
+            else ""
+        )
+        + f", CV MAE {fmt(chosen['mae'])}; train R2 {fmt(payload['train_r2'])}\n"
     )
     if payload["bounds"]:
         low, high = payload["bounds"]
