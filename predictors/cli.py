@@ -307,8 +307,6 @@ def _fit_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--select",
-        "--select-by",
-        dest="select",
         choices=SELECT_NAMES,
         default=SELECT_NAMES[0],
         help="auto's criterion: cv_r2 (default; pooled held-out R2, mean over CV repeats), "

@@ -191,7 +191,10 @@ def repeat_splits(
     first, notes = kfold_splits(n, folds, seed)
     if len(first) == n:  # leave-one-out: every shuffle gives the same split
         if repeats > 1:
-            notes = [*notes, "leave-one-out has one split: CV not repeated"]
+            notes = [
+                f"{notes[0] if notes else f'{n} points for {folds}-fold CV: leave-one-out'}"
+                ", one split: not repeated"
+            ]
         return [seed], [first], notes
     seeds = [seed + r for r in range(repeats)]
     return seeds, [first] + [kfold_splits(n, folds, s)[0] for s in seeds[1:]], notes
