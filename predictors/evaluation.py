@@ -188,6 +188,8 @@ def repeat_splits(
     """The seeds and k-fold splits of each repeat; one leave-one-out split when n <= folds."""
     if repeats < 1:
         raise RBridgeError(f"CV repeats must be at least 1, got {repeats}")
+    if folds < 2:
+        raise RBridgeError(f"CV folds must be at least 2, got {folds}")
     first, notes = kfold_splits(n, folds, seed)
     if len(first) == n:  # leave-one-out: every shuffle gives the same split
         if repeats > 1:

@@ -52,8 +52,14 @@ class LoadedFit:
         for condition in conditions:
             name, op, expected = parse_condition(condition)
             values = [fields.get(name) for fields in self.target_fields]
-            if all(v is not None and compare(v, op, expected) for v in values):
-                continue
+            try:
+                if all(v is not None and compare(v, op, expected) for v in values):
+                    continue
+            except ValueError:
+                raise RBridgeError(
+                    f"--target-where {condition!r}: the fit's target runs have {name} "
+                    f"{sorted({str(v) for v in values})}, not numbers"
+                ) from None
             seen = sorted({str(v) for v in values}, key=str)
             message = (
                 f"this fit predicts {self.target.task} {self.target.metric} of targets with "

@@ -488,6 +488,8 @@ def test_a_fit_records_its_target_and_refuses_another(olmo, tmp_path, capsys):
     message = one_line_error(capsys, *board, "--target-where", "size=1B")
     assert "predicts olmo_arc acc_len_norm of targets with size in ['3B']" in message
     assert "not 'size=1B'" in message and "--extrapolate-target" in message
+    message = one_line_error(capsys, *board, "--target-where", "size<=3")
+    assert "'size<=3': the fit's target runs have size ['3B'], not numbers" in message
     code, text, err = predict(capsys, *board, "--target-where", "size=1B", "--extrapolate-target")
     payload = json.loads(text)
     assert code == 0 and all(e["extrapolated"] for e in payload["entries"])
