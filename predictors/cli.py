@@ -27,15 +27,15 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from predictors.choices import (
+    DEFAULT_FORMS,
     DEFAULT_PATTERN,
     DUPLICATE_POLICIES,
     FORM_NAMES,
     GATE_RULES,
     KINDS,
     MODES,
-    PAPER_FORMS,
     ROW_CHOICES,
-    SELECT_BY_NAMES,
+    SELECT_NAMES,
 )
 from rbridge_tasks.errors import RBridgeError
 
@@ -71,25 +71,19 @@ def main(argv: list[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed its message
         return int(exc.code or 0)
-    from predictors.estimators import ExtrapolationWarning, TooFewPointsWarning
+    from predictors.estimators import ExtrapolationWarning, FitWarning, TooFewPointsWarning
     from predictors.join import RunMismatchWarning
 
+    shown = (ExtrapolationWarning, TooFewPointsWarning, RunMismatchWarning, FitWarning)
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ExtrapolationWarning)
-        warnings.simplefilter("always", TooFewPointsWarning)
-        warnings.simplefilter("always", RunMismatchWarning)
+        for category in shown:
+            warnings.simplefilter("always", category)
         payload, render, chart = args.handler(args)
         png = _draw(args, chart)
     if payload is None or render is None:
         return 0
     payload["warnings"] = list(
-        dict.fromkeys(
-            str(w.message)
-            for w in caught
-            if issubclass(
-                w.category, (ExtrapolationWarning, TooFewPointsWarning, RunMismatchWarning)
-            )
-        )
+        dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, shown))
     )
     for message in payload["warnings"]:
         print(f"rbridge predict: warning: {message}", file=sys.stderr)
@@ -134,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--n-boot", type=int, default=1000)
     rank.add_argument("--alpha", type=float, default=0.1)
     rank.add_argument("--seed", type=int, default=0)
+    rank.add_argument("--within", metavar="KEY", help=WITHIN_HELP)
     rank.set_defaults(handler=_cmd_rank)
     board = sub.add_parser(
         "leaderboard",
@@ -158,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--tolerance",
         type=float,
         default=0.0,
-        help="accepted drop in predicted accuracy (default 0)",
+        help="accepted drop in predicted accuracy, a finite number >= 0 (default 0)",
     )
     gate.add_argument(
         "--rule",
@@ -173,6 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-score-noise",
         action="store_true",
         help="ignore the proxy scores' own stderr in the interval",
+    )
+    gate.add_argument(
+        "--within",
+        metavar="KEY",
+        help="the two runs must share this field (e.g. the token budget); the fit's ladder "
+        "is scored within blocks of it",
+    )
+    gate.add_argument(
+        "--allow-no-skill",
+        action="store_true",
+        help="decide even on a fit no better out of sample than predicting the mean",
     )
     gate.set_defaults(handler=_cmd_gate)
     compare = sub.add_parser(
@@ -198,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also derive DataDecide's metrics from the proxy runs' samples JSONL",
     )
+    compare.add_argument("--within", metavar="KEY", help=WITHIN_HELP)
     compare.set_defaults(handler=_cmd_compare)
     table = sub.add_parser(
         "import-table", help="turn a CSV/YAML accuracy table into lm-eval results files"
@@ -278,6 +285,12 @@ def _data_parser() -> argparse.ArgumentParser:
     return p
 
 
+WITHIN_HELP = (
+    "also score decisions only within blocks of this field of the proxy runs (e.g. the token "
+    "budget or model size): pairs across blocks are left out"
+)
+
+
 def _fit_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("fit")
@@ -285,20 +298,33 @@ def _fit_parser() -> argparse.ArgumentParser:
         "--form",
         choices=["auto", *FORM_NAMES, "ladder"],
         default="auto",
-        help="fit form; auto = the paper's choice by CV (default)",
+        help="fit form; auto = the candidate with the best --select (default)",
     )
     g.add_argument(
         "--forms",
-        default=",".join(PAPER_FORMS),
-        help="candidates for auto (default the paper's four)",
+        default=",".join(DEFAULT_FORMS),
+        help=f"candidates for auto (default {','.join(DEFAULT_FORMS)})",
     )
     g.add_argument(
-        "--select-by",
-        choices=sorted(SELECT_BY_NAMES),
-        default="train_r2",
-        help="auto's criterion (paper: train_r2)",
+        "--select",
+        choices=SELECT_NAMES,
+        default=SELECT_NAMES[0],
+        help="auto's criterion: cv_r2 (default; pooled held-out R2, mean over CV repeats), "
+        "cv_mae, or train_r2 (the paper's protocol: in-sample R2, overfits)",
     )
     g.add_argument("--folds", type=int, default=5)
+    g.add_argument(
+        "--cv-repeats",
+        type=int,
+        default=5,
+        help="k-fold CV repeated over this many shuffles (seeds seed, seed+1, ...; default 5)",
+    )
+    g.add_argument(
+        "--allow-turning",
+        action="store_true",
+        help="fit the quadratic free, as the paper does (it may turn inside the fitted range; "
+        "flagged); default: kept monotone over the fitted range",
+    )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--chance", type=float, default=0.0, help="sigmoid floor (e.g. 0.25)")
     g.add_argument("--ceiling", type=float, default=1.0, help="sigmoid ceiling")
@@ -313,6 +339,19 @@ def _reuse_parser() -> argparse.ArgumentParser:
     p.add_argument("--fit", required=True, help="fit.json written by `rbridge predict fit`")
     p.add_argument("--pattern", default=DEFAULT_PATTERN)
     p.add_argument("--where", action="append", default=[], help="condition on candidate runs")
+    p.add_argument(
+        "--target-where",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="the targets you mean to predict (e.g. size=1.4B), checked against the fit's "
+        "target runs; refused when they differ",
+    )
+    p.add_argument(
+        "--extrapolate-target",
+        action="store_true",
+        help="predict for a --target-where the fit's targets do not match (flagged)",
+    )
     return p
 
 
@@ -345,7 +384,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> Result:
 
 
 def _cmd_rank(args: argparse.Namespace) -> Result:
-    joined = _joined(args)
+    joined = _joined(args, within=args.within)
     payload = commands.rank_payload(
         joined,
         mode=args.bootstrap,
@@ -367,7 +406,11 @@ def _cmd_leaderboard(args: argparse.Namespace) -> Result:
         load_results(args.results, args.pattern), _candidate_side(fit.proxy, args.where)
     )
     payload = commands.leaderboard_payload(
-        fit, candidates, label_by=args.label_by, progress=not args.quiet
+        fit,
+        candidates,
+        label_by=args.label_by,
+        target_where=tuple(args.target_where),
+        extrapolate_target=args.extrapolate_target,
     )
 
     def chart(path: Path) -> Any:
@@ -404,7 +447,10 @@ def _cmd_gate(args: argparse.Namespace) -> Result:
         tolerance=args.tolerance,
         rule=args.rule,
         score_noise=not args.no_score_noise,
-        progress=not args.quiet,
+        within=args.within,
+        allow_no_skill=args.allow_no_skill,
+        target_where=tuple(args.target_where),
+        extrapolate_target=args.extrapolate_target,
     )
     return payload, report.gate_markdown, None
 
@@ -428,6 +474,7 @@ def _cmd_compare(args: argparse.Namespace) -> Result:
         on_duplicate=args.on_duplicate,
         options=_options(args),
         notes=notes,
+        within=args.within,
     )
     return payload, compare.compare_markdown, lambda path: compare.compare_chart(payload, path)
 
@@ -452,7 +499,7 @@ def _cmd_import_table(args: argparse.Namespace) -> Result:
     return None, None, None
 
 
-def _joined(args: argparse.Namespace) -> Joined:
+def _joined(args: argparse.Namespace, within: str | None = None) -> Joined:
     from predictors.ingest import load_results
     from predictors.join import Side, join, load_manifest
 
@@ -506,6 +553,7 @@ def _joined(args: argparse.Namespace) -> Joined:
         group_by=group_by,
         on_duplicate=args.on_duplicate,
         intermediate=intermediate,
+        within=within,
     )
 
 
@@ -539,7 +587,9 @@ def _options(args: argparse.Namespace) -> FitOptions:
         form=args.form,
         forms=forms,
         folds=args.folds,
-        select_by=args.select_by,
+        repeats=args.cv_repeats,
+        select=args.select,
+        monotone=not args.allow_turning,
         seed=args.seed,
         chance=args.chance,
         ceiling=args.ceiling,
@@ -564,8 +614,8 @@ def _fit_chart(payload: dict[str, Any], joined: Joined, source: str) -> Callable
             curve_y=_array(curve["y"]),
             band=(_array(curve["lower"]), _array(curve["upper"])),
             band_label=f"{1 - payload['interval']['alpha']:.0%} {payload['interval']['kind']} "
-            "interval (bootstrap)",
-            cv_predictions=None if any(c is None for c in cv) else _array(cv),
+            "interval (bootstrap + held-out residuals)",
+            cv_predictions=_array(cv),
             groups=groups,
             x_label=_axis(joined.proxy),
             y_label=_axis(joined.target),

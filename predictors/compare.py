@@ -2,12 +2,16 @@
 
 For each benchmark (a proxy task and a target accuracy) and for EVERY `<metric>,<filter>` the proxy
 task reports (plus DataDecide's metrics derived from samples files, `predictors.datadecide`):
-- the paper's regression protocol (`fitting.fit_pairs`): the form among linear, quadratic,
-  exponential and logarithmic with the best mean train R2 over 5 shuffled folds; reported are that
-  mean train R2 and the pooled out-of-fold MAE (target units);
+- the regression (`fitting.fit_pairs`, as `fit` does it): the form chosen by held-out error
+  (pooled out-of-fold R2, mean over repeated shuffled 5-fold CV; `--select train_r2` is the
+  paper's protocol); reported first the held-out figures (CV R2, CV MAE in target units, both
+  from predictions clipped to the target's range), last the paper's train R2;
 - the ranking of the joined recipes: decision accuracy and Kendall tau-b, each with a percentile
   interval from resampling recipes (`ranking.bootstrap_ranking`), in the direction the results
-  files declare for the metric (`higher_is_better`).
+  files declare for the metric (`higher_is_better`); with `--within KEY`, also decision accuracy
+  over the pairs within blocks of KEY only.
+A metric whose chosen fit has CV R2 <= 0 predicts no better than the mean: listed in one line.
+Fewer than 3 joined recipes is refused, with `fit`'s rule and wording (`require_cv_points`).
 Averages over benchmarks are unweighted, over the benchmarks where the metric exists (the count is
 shown). A run that lacks a metric is left out of that metric's fit only, and listed; a metric
 whose fit cannot be made (too few points, no direction for ranking) is listed with the reason.
@@ -23,20 +27,29 @@ import numpy as np
 import pandas as pd
 
 from predictors import report
-from predictors.fitting import FitOptions, curve_grid, fit_pairs
+from predictors.commands import within_blocks
+from predictors.fitting import FitOptions, curve_grid, fit_pairs, require_cv_points, target_bounds
 from predictors.ingest import KNOWN_DIRECTIONS
 from predictors.join import Side, join, matches, natural_key, select_scores, task_matches
-from predictors.ranking import bootstrap_ranking, ranking_metrics
+from predictors.ranking import bootstrap_ranking, goodness, ranking_metrics
 from predictors.targets import PROXY_PREFIX, TARGETS, lookup
 from rbridge_tasks.errors import RBridgeError
 
-QUANTITIES = (  # payload key, title, higher is better
-    ("train_r2", "Train R2 of the chosen form (mean over CV folds)", True),
-    ("test_mae", "Test MAE (pooled out-of-fold, target units)", False),
+QUANTITIES = (  # payload key, title, higher is better: held-out figures first
+    ("test_r2", "Held-out R2 of the chosen form (pooled out-of-fold, mean over CV repeats)", True),
+    ("test_mae", "Held-out MAE (pooled out-of-fold, mean over CV repeats, target units)", False),
     ("decision_accuracy", "Decision accuracy over recipe pairs", True),
     ("kendall_tau", "Kendall tau-b", True),
+    ("train_r2", "Train R2 of the chosen form (the paper's criterion: in-sample)", True),
 )
-SHORT_FORMS = {"linear": "lin", "quadratic": "quad", "exponential": "exp", "logarithmic": "log"}
+WITHIN_QUANTITY = ("decision_accuracy_within", "Decision accuracy within blocks", True)
+SHORT_FORMS = {
+    "linear": "lin",
+    "quadratic": "quad",
+    "exponential": "exp",
+    "logarithmic": "log",
+    "sigmoid": "sig",
+}
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,7 @@ def compare_payload(
     on_duplicate: str = "error",
     options: FitOptions | None = None,
     notes: list[str] | None = None,
+    within: str | None = None,
 ) -> dict[str, Any]:
     """Every proxy metric of every benchmark: regression protocol and ranking, with averages."""
     options = options or FitOptions()
@@ -97,6 +111,7 @@ def compare_payload(
             **options.describe(),
             "ranking": f"recipe bootstrap, {options.n_boot} resamples, "
             f"{1 - options.alpha:.0%} percentile intervals",
+            "within": within,
         },
         "benchmarks": [],
         "metrics": [],
@@ -107,7 +122,7 @@ def compare_payload(
     }
     for bench in benchmarks:
         payload["benchmarks"].append(
-            _benchmark(tidy, bench, payload, proxy_where, on, on_duplicate, options)
+            _benchmark(tidy, bench, payload, proxy_where, on, on_duplicate, options, within)
         )
     payload["metrics"] = sorted({m for cells in payload["cells"].values() for m in cells})
     payload["average"] = _averages(payload)
@@ -116,9 +131,29 @@ def compare_payload(
             row: _podium(_rankable(payload, key, row, values), higher)
             for row, values in _rows(payload, key).items()
         }
-        for key, _, higher in QUANTITIES
+        for key, _, higher in _quantities(payload)
     }
+    payload["no_skill"] = [
+        f"{bench} `{metric}`"
+        for bench, cells in payload["cells"].items()
+        for metric, cell in sorted(cells.items())
+        if cell["no_skill"]
+    ]
+    payload["within_disagrees"] = [
+        f"{bench} `{metric}`"
+        for bench, cells in payload["cells"].items()
+        for metric, cell in sorted(cells.items())
+        if cell.get("within") and cell["within"]["disagrees"]
+    ]
     return payload
+
+
+def _quantities(payload: dict[str, Any]) -> tuple[tuple[str, str, bool], ...]:
+    within = payload["protocol"]["within"]
+    if not within:
+        return QUANTITIES
+    key, title, higher = WITHIN_QUANTITY
+    return (*QUANTITIES[:3], (key, f"{title} of `{within}`", higher), *QUANTITIES[3:])
 
 
 def compare_markdown(payload: dict[str, Any]) -> str:
@@ -133,15 +168,30 @@ def compare_markdown(payload: dict[str, Any]) -> str:
             f"{_recipes(b['recipes'])}\n"
         )
     protocol = payload["protocol"]
+    quadratic = "monotone over the fitted range" if protocol["monotone"] else "free"
     text += (
-        f"- regression: form chosen among {', '.join(protocol['forms'])} by "
-        f"{protocol['select_by']} under {protocol['folds']}-fold CV (seed {protocol['seed']}); "
+        f"- regression: form chosen among {', '.join(protocol['forms'])} (quadratic "
+        f"{quadratic}) by {report.SELECTED_BY[protocol['select']]} under "
+        f"{protocol['folds']}-fold CV repeated {protocol['repeats']} times (seeds from "
+        f"{protocol['seed']}; leave-one-out, once, for a benchmark with no more recipes than "
+        "folds); predictions clipped to the target's range; "
         f"ranking: {protocol['ranking']}\n"
         "- **bold** best, <u>underlined</u> second in each row; `(k/K)` in Average: the metric "
         "exists for k of K benchmarks (then not ranked against complete averages)\n"
     )
+    if payload["no_skill"]:
+        text += (
+            "\n**No skill** (held-out R2 <= 0: predicts unseen recipes no better than their "
+            f"mean): {', '.join(payload['no_skill'])}\n"
+        )
+    if payload["within_disagrees"]:
+        text += (
+            f"\n**Pooled and within-`{protocol['within']}` decision accuracy differ by "
+            f"{report.DISAGREEMENT} or more** (the pooled figure mostly ranks the blocks): "
+            f"{', '.join(payload['within_disagrees'])}\n"
+        )
     metrics = payload["metrics"]
-    for key, title, higher in QUANTITIES:
+    for key, title, higher in _quantities(payload):
         arrow = "higher is better" if higher else "lower is better"
         text += f"\n### {title} ({arrow})\n\n"
         rows = []
@@ -170,6 +220,7 @@ def _benchmark(
     on: str,
     on_duplicate: str,
     options: FitOptions,
+    within: str | None,
 ) -> dict[str, Any]:
     target = select_scores(tidy, bench.target).side  # fails early, once, on a bad target
     task_rows = tidy[[task_matches(t, bench.proxy_task) for t in tidy["task"]]]
@@ -208,13 +259,18 @@ def _benchmark(
         direction = _direction(have, metric)
         # an unknown direction does not matter to the regression; ranking is left out below
         proxy = Side("proxy", bench.proxy_task, metric, filt, proxy_where, direction is not False)
-        joined = join(subset, proxy, target, on=on, on_duplicate=on_duplicate)
+        joined = join(subset, proxy, target, on=on, on_duplicate=on_duplicate, within=within)
         shared = joined.pairs[joined.pairs["proxy_source"] == joined.pairs["target_source"]]
         if len(shared):
             raise RBridgeError(
                 f"benchmark {bench.name}: {shared['proxy_source'].iloc[0]} is both a proxy and "
                 "a target run; tell them apart with --proxy-where / --target-where"
             )
+        if not missing:
+            try:
+                require_cv_points(joined.pairs["key"].tolist())
+            except RBridgeError as exc:
+                raise RBridgeError(f"benchmark {bench.name}: {exc}") from None
         try:
             cell = _cell_result(joined, options)
         except RBridgeError as exc:
@@ -222,6 +278,8 @@ def _benchmark(
             continue
         if direction is None:
             cell.update(decision_accuracy=None, kendall_tau=None, higher_is_better=None)
+            cell.pop("within", None)
+            cell.pop("decision_accuracy_within", None)
             payload["skipped"].append(
                 f"{bench.name} `{label}`: ranking left out, the results files do not say "
                 "whether higher is better"
@@ -243,50 +301,47 @@ def _benchmark(
 
 def _cell_result(joined: Any, options: FitOptions) -> dict[str, Any]:
     pairs = joined.pairs
-    outcome = fit_pairs(pairs, options)
-    chosen = outcome.chosen_cv
-    summary = chosen.summary() if chosen else {}
+    bounds = target_bounds(pairs["y"], joined.target.metric)
+    outcome = fit_pairs(pairs, options, bounds)
+    summary = outcome.chosen_cv.summary()
     x, y = pairs["x"].to_numpy(float), pairs["y"].to_numpy(float)
     grid = curve_grid(x, 100)
     proxy = joined.proxy
     cell: dict[str, Any] = {
         "form": outcome.form,
         "n": len(pairs),
-        "train_r2": summary.get("train_r2"),
-        "test_mae": summary.get("mae"),
-        "test_r2": summary.get("r2"),
+        "test_r2": summary["r2"],
+        "test_r2_sd": summary["r2_sd"],
+        "test_mae": summary["mae"],
+        "train_r2": summary["train_r2"],
         "full_fit_r2": outcome.train_r2,
+        "no_skill": outcome.skill()["no_skill"],
+        "turns_at": outcome.turns_at(),
+        "bounds": bounds,
         "params": outcome.estimator.curve_params(),
         "forms": {
-            name: {k: res.summary()[k] for k in ("train_r2", "r2", "mae")}
+            name: {k: res.summary()[k] for k in ("r2", "r2_sd", "mae", "train_r2")}
             for name, res in outcome.cv.items()
         },
         "forms_skipped": outcome.skipped,
         "higher_is_better": proxy.higher_is_better,
         "points": [
             {"key": k, "x": xi, "y": yi, "cv_prediction": p}
-            for k, xi, yi, p in zip(
-                pairs["key"],
-                x,
-                y,
-                chosen.predictions if chosen else [None] * len(x),
-                strict=True,
-            )
+            for k, xi, yi, p in zip(pairs["key"], x, y, outcome.chosen_cv.predictions, strict=True)
         ],
-        "curve": {"x": grid, "y": outcome.estimator.predict(grid.reshape(-1, 1))},
+        "curve": {"x": grid, "y": outcome.curve(grid)},
     }
     hib = bool(proxy.higher_is_better)
     t_hib = bool(joined.target.higher_is_better)
     ranks = ranking_metrics(x, y, proxy_higher_is_better=hib, target_higher_is_better=t_hib)
-    boot = bootstrap_ranking(
-        x,
-        y,
-        proxy_higher_is_better=hib,
-        target_higher_is_better=t_hib,
-        n_boot=options.n_boot,
-        alpha=options.alpha,
-        random_state=options.seed,
-    )
+    ranking = {
+        "proxy_higher_is_better": hib,
+        "target_higher_is_better": t_hib,
+        "n_boot": options.n_boot,
+        "alpha": options.alpha,
+        "random_state": options.seed,
+    }
+    boot = bootstrap_ranking(x, y, **ranking)
     cell["decision_accuracy"] = {
         "value": ranks["decision_accuracy"],
         "lower": boot.lower,
@@ -298,6 +353,24 @@ def _cell_result(joined: Any, options: FitOptions) -> dict[str, Any]:
         "lower": boot.tau_lower,
         "upper": boot.tau_upper,
     }
+    if "block" in pairs:
+        blocks = pairs["block"].tolist()
+        within_boot = bootstrap_ranking(x, y, blocks=blocks, **ranking)
+        cell["within"] = within_blocks(
+            joined.within,
+            pairs["key"].tolist(),
+            goodness(x, hib),
+            goodness(y, t_hib),
+            blocks,
+            pooled=ranks["decision_accuracy"],
+            interval=(within_boot.lower, within_boot.upper),
+        )
+        cell["decision_accuracy_within"] = {
+            "value": cell["within"]["decision_accuracy"],
+            "lower": within_boot.lower,
+            "upper": within_boot.upper,
+            "n_pairs": cell["within"]["n_pairs"],
+        }
     return cell
 
 
@@ -335,7 +408,7 @@ def _averages(payload: dict[str, Any]) -> dict[str, Any]:
     n_bench = len(payload["benchmarks"])
     for metric in payload["metrics"]:
         out[metric] = {}
-        for key, _, _ in QUANTITIES:
+        for key, _, _ in _quantities(payload):
             values = [
                 v
                 for cells in payload["cells"].values()
@@ -384,11 +457,13 @@ def _cell(
             text += f" ({avg['n_benchmarks']}/{avg['of']})"
     else:
         cell = payload["cells"][row][metric]
-        if key in ("decision_accuracy", "kendall_tau"):
+        if key in ("decision_accuracy", "kendall_tau", "decision_accuracy_within"):
             interval = cell[key]
             text += f" [{report.fmt(interval['lower'], 2)}, {report.fmt(interval['upper'], 2)}]"
-        elif key == "train_r2":
+        elif key == "test_r2":
             text += f" {SHORT_FORMS.get(cell['form'], cell['form'])}"
+            if cell["no_skill"]:
+                text += " (no skill)"
     if podium and metric in podium[0]:
         return f"**{text}**"
     if len(podium) > 1 and metric in podium[1]:

@@ -4,6 +4,11 @@ The paper's four forms (linear, quadratic, exponential, logarithmic) plus a boun
 chance floor and a two-step ladder. Every form is univariate: X has exactly one column, the proxy
 score, so the estimators drop into `cross_val_score`, `Pipeline` and `clone` like any regressor.
 
+Every form but the quadratic is monotone. An unconstrained quadratic can turn inside the data, so
+that a worse proxy score predicts a better accuracy; `QuadraticFit(monotone=True)` (the default)
+is the least-squares quadratic among those that keep one direction over the fitted range, and
+`monotone=False` is the paper's free quadratic (`turns_at()` says where it turns).
+
 Nonlinear forms are fitted on the standardised score z = (x - mean) / std: the raw scores can be
 perplexities in the millions or NLLs near 1, and one parameterisation must work for both. The
 coefficients are also reported in original units (`curve_params`).
@@ -35,6 +40,12 @@ class ExtrapolationWarning(UserWarning):
 
 class TooFewPointsWarning(UserWarning):
     """The fit has so few points that its R2 says little about its predictions."""
+
+
+class FitWarning(UserWarning):
+    """A fit or a use of it that runs but must not be taken at face value: no skill out of
+    sample, failed bootstrap refits, a curve that turns, a target beyond the fit's, decisions
+    that differ within blocks."""
 
 
 class _UnivariateFit(RegressorMixin, BaseEstimator):
@@ -81,8 +92,13 @@ class _UnivariateFit(RegressorMixin, BaseEstimator):
     def _predict_standardised(self, z: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def turns_at(self) -> float | None:
+        """Where the curve changes direction inside the fitted range; None for a monotone fit."""
+        return None
+
     def curve_params(self) -> dict[str, Any]:
-        """The fitted curve in original units, for reports and for reloading checks."""
+        """The fitted curve in original units, for reports, reloading checks and the stored
+        bootstrap (`curve_values` evaluates it)."""
         raise NotImplementedError
 
 
@@ -109,13 +125,28 @@ class LinearFit(_UnivariateFit):
 
 
 class QuadraticFit(_UnivariateFit):
-    """y = c0 + c1 * x + c2 * x**2."""
+    """y = c0 + c1 * x + c2 * x**2, by default kept monotone over the fitted range.
+
+    When the free least-squares parabola has its vertex strictly inside the fitted range, the
+    monotone optimum lies on the boundary of the monotone set: a parabola with its vertex at one
+    end of the range, y = a + c * (x - end)**2 (monotone there for either sign of c). Both ends
+    are fitted by least squares and the better one kept; that is the exact constrained optimum.
+    """
 
     form = "quadratic"
     n_params = 3
 
+    def __init__(self, *, monotone: bool = True) -> None:
+        self.monotone = monotone
+
     def _fit_standardised(self, z: np.ndarray, y: np.ndarray) -> None:
         self.beta_ = _lstsq(np.vander(z, 3, increasing=True), y)
+        low, high = float(z.min()), float(z.max())
+        if self.monotone and _vertex_inside(self.beta_, low, high):
+            self.beta_ = min(
+                (_vertex_at(end, z, y) for end in (low, high)),
+                key=lambda beta: float(np.sum((np.vander(z, 3, increasing=True) @ beta - y) ** 2)),
+            )
         b0, b1, b2 = self.beta_
         m, s = self.x_mean_, self.x_scale_
         self.coef_ = np.array(
@@ -124,6 +155,13 @@ class QuadraticFit(_UnivariateFit):
 
     def _predict_standardised(self, z: np.ndarray) -> np.ndarray:
         return np.vander(z, 3, increasing=True) @ self.beta_
+
+    def turns_at(self) -> float | None:
+        check_is_fitted(self)
+        low, high = (self._standardise(np.array(v)) for v in self.x_range_)
+        if not _vertex_inside(self.beta_, float(low), float(high)):
+            return None
+        return float(self.x_mean_ - self.beta_[1] / (2 * self.beta_[2]) * self.x_scale_)
 
     def curve_params(self) -> dict[str, Any]:
         c0, c1, c2 = (float(c) for c in self.coef_)
@@ -194,7 +232,7 @@ class SigmoidFit(_UnivariateFit):
     form = "sigmoid"
     n_params = 2
 
-    def __init__(self, chance: float = 0.0, ceiling: float = 1.0) -> None:
+    def __init__(self, *, chance: float = 0.0, ceiling: float = 1.0) -> None:
         self.chance = chance
         self.ceiling = ceiling
 
@@ -245,7 +283,7 @@ class TwoStepLadder(RegressorMixin, BaseEstimator):
     form: ClassVar[str] = "ladder"
 
     def __init__(
-        self, step1: BaseEstimator | None = None, step2: BaseEstimator | None = None
+        self, *, step1: BaseEstimator | None = None, step2: BaseEstimator | None = None
     ) -> None:
         self.step1 = step1
         self.step2 = step2
@@ -276,6 +314,9 @@ class TwoStepLadder(RegressorMixin, BaseEstimator):
             warnings.simplefilter("ignore", ExtrapolationWarning)
             return self.step2_.predict(z.reshape(-1, 1))
 
+    def turns_at(self) -> float | None:
+        return self.step1_.turns_at()
+
     def curve_params(self) -> dict[str, Any]:
         return {
             "equation": "y = step2(step1(x))",
@@ -289,16 +330,46 @@ FORMS: dict[str, type[_UnivariateFit]] = {
 }
 
 
-def make_form(name: str, *, chance: float = 0.0, ceiling: float = 1.0) -> BaseEstimator:
+def make_form(
+    name: str, *, chance: float = 0.0, ceiling: float = 1.0, monotone: bool = True
+) -> BaseEstimator:
     """An unfitted estimator for a form name, as the CLI and the fit file spell it."""
     if name == "sigmoid":
         return SigmoidFit(chance=chance, ceiling=ceiling)
+    if name == "quadratic":
+        return QuadraticFit(monotone=monotone)
     if name == "ladder":
         return TwoStepLadder(step2=SigmoidFit(chance=chance, ceiling=ceiling))
     if name not in FORMS:
         known = ", ".join([*FORMS, "ladder"])
         raise RBridgeError(f"unknown fit form {name!r}; choose one of {known}")
     return FORMS[name]()
+
+
+def curve_values(params: dict[str, Any], x: Any) -> np.ndarray:
+    """The curve that `curve_params()` describes, at x, without the estimator.
+
+    The stored bootstrap of a fit is one parameter set per refit; with each parameter an array
+    of shape (n_draws, 1) and x of shape (n_points,) or (n_draws, n_points) this evaluates every
+    refit at once. `tests` check it against each estimator's own `predict`.
+    """
+    x = np.asarray(x, dtype=float)
+    equation = params["equation"]
+    if equation == "y = step2(step1(x))":
+        return curve_values(params["step2"], curve_values(params["step1"], x))
+    if equation == "y = intercept + slope * x":
+        return params["intercept"] + params["slope"] * x
+    if equation == "y = c0 + c1 * x + c2 * x^2":
+        return params["c0"] + (params["c1"] + params["c2"] * x) * x
+    if equation == "y = a * exp(b * x)":
+        return params["a"] * np.exp(np.clip(params["b"] * x, -700.0, 700.0))
+    if equation == "y = a + b * ln(x)":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return params["a"] + params["b"] * np.log(x)
+    if equation == "y = chance + (ceiling - chance) / (1 + exp(-k * (x - x0)))":
+        chance, ceiling = params["chance"], params["ceiling"]
+        return chance + (ceiling - chance) * expit(params["k"] * (x - params["x0"]))
+    raise RBridgeError(f"unknown curve equation {equation!r}")
 
 
 def require_points(form: str, n: int, n_params: int) -> None:
@@ -344,6 +415,21 @@ def _single_column(X: np.ndarray) -> np.ndarray:
 
 def _lstsq(design: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.linalg.lstsq(design, y, rcond=None)[0]
+
+
+def _vertex_inside(beta: np.ndarray, low: float, high: float) -> bool:
+    """Does b0 + b1 z + b2 z^2 turn strictly inside (low, high)? (the slope changes sign)"""
+    slack = 1e-9 * (high - low)
+    slope_low, slope_high = beta[1] + 2 * beta[2] * low, beta[1] + 2 * beta[2] * high
+    return bool(
+        slope_low * slope_high < 0 and low + slack < -beta[1] / (2 * beta[2]) < high - slack
+    )
+
+
+def _vertex_at(end: float, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least squares y = a + c (z - end)^2, as (b0, b1, b2) of b0 + b1 z + b2 z^2."""
+    a, c = _lstsq(np.column_stack([np.ones_like(z), (z - end) ** 2]), y)
+    return np.array([a + c * end * end, -2 * c * end, c])
 
 
 def _exp(theta: np.ndarray, z: np.ndarray) -> np.ndarray:

@@ -10,7 +10,12 @@ Conventions (documented because papers differ):
   by a fit that did not see it); the mean of the per-fold R2 (what `cross_val_score(scoring="r2")`
   gives, noisy with 2-5 points per fold) is reported as `r2_fold_mean`;
 - the paper's form choice uses the mean over folds of the *train* R2 (`train_r2`);
-- R2 is NaN, not 0 or -inf, when it is undefined (fewer than 2 points or constant targets).
+- R2 is NaN, not 0 or -inf, when it is undefined (fewer than 2 points or constant targets);
+- with `bounds` (an accuracy's [0, 1]) held-out predictions are clipped to that range before they
+  are scored: a prediction of an accuracy is never above 1 or below 0;
+- `repeated_cross_validation` runs k-fold under `repeats` shuffles (seeds seed, seed + 1, ...):
+  one split of 5-30 points can make a form look good or bad by luck, so every CV figure reported
+  is the mean over repeats, with its spread (sd, min, max). Leave-one-out has one split only.
 """
 
 from __future__ import annotations
@@ -90,6 +95,7 @@ def cross_validate_fit(
     random_state: int = 0,
     fit_params: dict[str, Any] | None = None,
     splits: list[tuple] | None = None,
+    bounds: tuple[float, float] | None = None,
 ) -> CVResult:
     """k-fold CV of one form; fit_params are per-sample arrays split like X (the ladder's)."""
     X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
@@ -102,7 +108,7 @@ def cross_validate_fit(
     for k, (train, test) in enumerate(splits):
         fitted = fit_quietly(estimator, X[train], y[train], _subset(fit_params, train))
         train_r2.append(r2(y[train], predict_quietly(fitted, X[train])))
-        predictions[test] = predict_quietly(fitted, X[test])
+        predictions[test] = clip(predict_quietly(fitted, X[test]), bounds)
         fold_of[test] = k
         test_r2.append(r2(y[test], predictions[test]))
     return CVResult(
@@ -118,8 +124,119 @@ def cross_validate_fit(
     )
 
 
+@dataclass
+class RepeatedCV:
+    """k-fold CV of one form under several shuffles; the figures are means over the repeats."""
+
+    runs: list[CVResult]
+    seeds: list[int]
+    y: np.ndarray
+
+    @property
+    def predictions(self) -> np.ndarray:
+        """Held-out predictions of the first repeat (seed = the fit's seed), one per point."""
+        return self.runs[0].predictions
+
+    @property
+    def fold(self) -> np.ndarray:
+        return self.runs[0].fold
+
+    @property
+    def residuals(self) -> np.ndarray:
+        """Every held-out residual of every repeat: the scatter of unseen points around a fit."""
+        return np.concatenate([self.y - run.predictions for run in self.runs])
+
+    @property
+    def r2(self) -> float:
+        return _nanmean([run.r2 for run in self.runs])
+
+    @property
+    def mae(self) -> float:
+        return _nanmean([run.mae for run in self.runs])
+
+    @property
+    def notes(self) -> list[str]:
+        return self.runs[0].notes
+
+    def summary(self) -> dict[str, Any]:
+        r2s = [run.r2 for run in self.runs]
+        maes = [run.mae for run in self.runs]
+        return {
+            "n_folds": self.runs[0].n_folds,
+            "repeats": len(self.runs),
+            "seeds": self.seeds,
+            "train_r2": _nanmean([v for run in self.runs for v in run.train_r2]),
+            "r2": self.r2,
+            "r2_sd": _spread(r2s),
+            "r2_min": _nanmin(r2s),
+            "r2_max": _nanmax(r2s),
+            "r2_fold_mean": _nanmean([run.r2_fold_mean for run in self.runs]),
+            "mae": self.mae,
+            "mae_sd": _spread(maes),
+            "mae_min": _nanmin(maes),
+            "mae_max": _nanmax(maes),
+            "r2_per_repeat": r2s,
+            "mae_per_repeat": maes,
+            "train_r2_per_fold": self.runs[0].train_r2,
+            "test_r2_per_fold": self.runs[0].test_r2,
+        }
+
+
+def repeat_splits(
+    n: int, folds: int, repeats: int, seed: int
+) -> tuple[list[int], list[list[tuple]], list[str]]:
+    """The seeds and k-fold splits of each repeat; one leave-one-out split when n <= folds."""
+    if repeats < 1:
+        raise RBridgeError(f"CV repeats must be at least 1, got {repeats}")
+    if folds < 2:
+        raise RBridgeError(f"CV folds must be at least 2, got {folds}")
+    first, notes = kfold_splits(n, folds, seed)
+    if len(first) == n:  # leave-one-out: every shuffle gives the same split
+        if repeats > 1:
+            notes = [
+                f"{notes[0] if notes else f'{n} points for {folds}-fold CV: leave-one-out'}"
+                ", one split: not repeated"
+            ]
+        return [seed], [first], notes
+    seeds = [seed + r for r in range(repeats)]
+    return seeds, [first] + [kfold_splits(n, folds, s)[0] for s in seeds[1:]], notes
+
+
+def repeated_cross_validation(
+    estimator: BaseEstimator,
+    X: Any,
+    y: Any,
+    *,
+    folds: int = 5,
+    repeats: int = 5,
+    random_state: int = 0,
+    fit_params: dict[str, Any] | None = None,
+    bounds: tuple[float, float] | None = None,
+    splits: tuple[list[int], list[list[tuple]], list[str]] | None = None,
+) -> RepeatedCV:
+    """`cross_validate_fit` under each repeat's split (`repeat_splits`, or `splits` given)."""
+    y = np.asarray(y, dtype=float)
+    seeds, split_sets, notes = splits or repeat_splits(len(y), folds, repeats, random_state)
+    runs = [
+        cross_validate_fit(estimator, X, y, splits=s, fit_params=fit_params, bounds=bounds)
+        for s in split_sets
+    ]
+    runs[0].notes = list(notes)
+    return RepeatedCV(runs=runs, seeds=seeds, y=y)
+
+
+def clip(values: np.ndarray, bounds: tuple[float, float] | None) -> np.ndarray:
+    """Predictions of a bounded quantity (an accuracy) held to its range."""
+    return values if bounds is None else np.clip(values, *bounds)
+
+
 def leave_one_group_out(
-    estimator: BaseEstimator, X: Any, y: Any, groups: Any, fit_params: dict[str, Any] | None = None
+    estimator: BaseEstimator,
+    X: Any,
+    y: Any,
+    groups: Any,
+    fit_params: dict[str, Any] | None = None,
+    bounds: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """Hold out each group (e.g. a model family or data recipe) in turn."""
     X, y, groups = np.asarray(X, dtype=float), np.asarray(y, dtype=float), np.asarray(groups)
@@ -127,7 +244,9 @@ def leave_one_group_out(
     if len(names) < 2:
         raise RBridgeError(f"leave-one-group-out needs at least 2 groups, got {names}")
     splits = [(np.flatnonzero(groups != g), np.flatnonzero(groups == g)) for g in names]
-    result = cross_validate_fit(estimator, X, y, splits=splits, fit_params=fit_params)
+    result = cross_validate_fit(
+        estimator, X, y, splits=splits, fit_params=fit_params, bounds=bounds
+    )
     per_group = [
         {
             "group": g,
@@ -153,6 +272,7 @@ def extrapolation_split(
     proxy_higher_is_better: bool,
     fraction: float = 0.2,
     fit_params: dict[str, Any] | None = None,
+    bounds: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """Fit on the weaker proxy scores, test on the best `fraction`: can it predict better models?"""
     X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
@@ -165,7 +285,7 @@ def extrapolation_split(
     order = np.argsort(goodness, kind="stable")
     train, test = order[:-n_test], order[-n_test:]
     fitted = fit_quietly(estimator, X[train], y[train], _subset(fit_params, train))
-    pred = predict_quietly(fitted, X[test])
+    pred = clip(predict_quietly(fitted, X[test]), bounds)
     return {
         "n_train": len(train),
         "n_test": int(n_test),
@@ -193,7 +313,12 @@ def too_small_groups(
 
 
 def zero_shot_transfer(
-    estimator: BaseEstimator, X: Any, y: Any, groups: Any, fit_params: dict[str, Any] | None = None
+    estimator: BaseEstimator,
+    X: Any,
+    y: Any,
+    groups: Any,
+    fit_params: dict[str, Any] | None = None,
+    bounds: tuple[float, float] | None = None,
 ) -> list[dict[str, Any]]:
     """Fit on one group, predict another untouched (the paper's cross-corpus transfer)."""
     X, y, groups = np.asarray(X, dtype=float), np.asarray(y, dtype=float), np.asarray(groups)
@@ -208,7 +333,7 @@ def zero_shot_transfer(
             if target == source:
                 continue
             test = np.flatnonzero(groups == target)
-            pred = predict_quietly(fitted, X[test])
+            pred = clip(predict_quietly(fitted, X[test]), bounds)
             rows.append(
                 {
                     "fit_on": source,
@@ -248,3 +373,19 @@ def _subset(fit_params: dict[str, Any] | None, index: np.ndarray) -> dict[str, A
 def _nanmean(values: list[float]) -> float:
     finite = [v for v in values if np.isfinite(v)]
     return float(np.mean(finite)) if finite else float("nan")
+
+
+def _nanmin(values: list[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.min(finite)) if finite else float("nan")
+
+
+def _nanmax(values: list[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.max(finite)) if finite else float("nan")
+
+
+def _spread(values: list[float]) -> float:
+    """Sample standard deviation over repeats; undefined (NaN) for a single one."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.std(finite, ddof=1)) if len(finite) > 1 else float("nan")

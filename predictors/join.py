@@ -8,9 +8,11 @@ by a join key: one or more fields (`recipe` from `--metadata recipe=...`, or `re
 Nothing is dropped silently: runs without a partner are returned in `proxy_only`/`target_only`,
 duplicated keys are an error unless `on_duplicate="mean"` (then they are averaged and listed).
 
-Fields usable in `--where`, `--join-on`, `--group-by`: run, source, model, revision, task,
-num_fewshot, lm_eval_version, and every key of the run's metadata (`config.model_args` merged
-with `configs[task].metadata`).
+Fields usable in `--where`, `--join-on`, `--group-by`, `--within`: run, source, model, revision,
+task, num_fewshot, lm_eval_version, and every key of the run's metadata (`config.model_args`
+merged with `configs[task].metadata`). `FIELD=VALUE` is a glob on the value's text, and for a
+value stored as a number also a numeric equality: `mult=1` matches a run whose `mult` is 1 or 1.0.
+`--within` blocks come from the proxy runs (the decisions are made at the proxy scale).
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ class Scores:
 
 @dataclass
 class Joined:
-    pairs: pd.DataFrame  # key, group, x, x_stderr, y, y_stderr, [z], proxy_run, target_run
+    pairs: pd.DataFrame  # key, [group], [block], x, x_stderr, y, y_stderr, [z], runs, fields
     proxy: Side
     target: Side
     tasks: dict[str, list[str]]
@@ -84,6 +86,7 @@ class Joined:
     target_only: pd.DataFrame
     duplicates: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    within: str | None = None  # the field whose blocks `pairs["block"]` holds
 
     def report(self) -> dict[str, Any]:
         """The join as the JSON outputs show it: what was used and what was left out, and why."""
@@ -107,6 +110,12 @@ def field_value(row: pd.Series, name: str) -> Any:
     return metadata.get(name)
 
 
+def run_fields(row: pd.Series) -> dict[str, Any]:
+    """What a fit records of each run: its model, revision and metadata."""
+    metadata = row["metadata"] if isinstance(row["metadata"], dict) else {}
+    return {"model": row["model"], "revision": row["revision"], **metadata}
+
+
 def available_fields(row: pd.Series) -> list[str]:
     metadata = row["metadata"] if isinstance(row["metadata"], dict) else {}
     return [*RUN_FIELDS, *sorted(metadata)]
@@ -124,11 +133,21 @@ def parse_condition(condition: str) -> tuple[str, str, str]:
 
 
 def compare(value: Any, op: str, expected: str) -> bool:
-    """Glob match for = and !=, numeric comparison otherwise (ValueError if not numbers)."""
+    """Glob match for = and != (and numeric equality for a value stored as a number), numeric
+    comparison otherwise (ValueError if not numbers)."""
     if op in ("=", "!="):
-        hit = fnmatch.fnmatchcase(str(value), expected)
+        hit = fnmatch.fnmatchcase(str(value), expected) or _same_number(value, expected)
         return hit if op == "=" else not hit
     return NUMERIC_OPS[op](float(value), float(expected))
+
+
+def _same_number(value: Any, expected: str) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    try:
+        return float(value) == float(expected)
+    except ValueError:
+        return False
 
 
 def matches(row: pd.Series, condition: str) -> bool:
@@ -229,6 +248,7 @@ def join(
     group_by: str | None = None,
     on_duplicate: str = "error",
     intermediate: Side | None = None,
+    within: str | None = None,
 ) -> Joined:
     """Pair proxy and target runs with equal keys; see the module docstring for the rules."""
     if on_duplicate not in DUPLICATE_POLICIES:
@@ -242,6 +262,9 @@ def join(
         table["key"] = [key_of(row, on) for _, row in table.iterrows()]
         if group_by:
             table["group"] = [key_of(row, group_by) for _, row in table.iterrows()]
+        if within and scores is proxy_scores:
+            table["block"] = [key_of(row, within) for _, row in table.iterrows()]
+        table["fields"] = [run_fields(row) for _, row in table.iterrows()]
         if intermediate is not None and scores is target_scores:
             table["z"] = _intermediate_values(tidy, intermediate, table)
         sides[scores.side.name] = _deduplicate(table, scores.side.name, on_duplicate, duplicates)
@@ -264,6 +287,7 @@ def join(
         proxy_only=p[~p["key"].isin(common)],
         target_only=t[~t["key"].isin(common)],
         duplicates=duplicates,
+        within=within,
     )
     for name, left in (("proxy", joined.proxy_only), ("target", joined.target_only)):
         if len(left):
@@ -555,6 +579,10 @@ def _pairs(p: pd.DataFrame, t: pd.DataFrame, group_by: str | None) -> pd.DataFra
     )
     if group_by:
         pairs["group"] = p["group"].to_numpy()
+    if "block" in p:
+        pairs["block"] = p["block"].to_numpy()
+    pairs["proxy_fields"] = p["fields"].to_numpy()
+    pairs["target_fields"] = t["fields"].to_numpy()
     if "z" in t:
         pairs["z"] = t["z"].to_numpy(float)
     return pairs.reset_index(drop=True)

@@ -158,7 +158,16 @@ def _save(fig: Any, path: str | Path) -> Path:
 
 
 def plot_compare(path: str | Path, payload: dict[str, Any]) -> Path:
-    """One panel per proxy metric: each benchmark's points, fitted form and CV predictions."""
+    """One panel per proxy metric: each benchmark's points, fitted form and CV predictions.
+
+    Each panel has its own scales, so a metric in the thousands (token ranks) and one near 1
+    (probabilities) are both legible. Within a panel the benchmarks share the target axis
+    (accuracies, whose predictions are clipped to [0, 1]); the proxy axis is the metric's own,
+    logarithmic where its scores span two or more decades, unless the benchmarks' ranges
+    differ too much to share it (`_shared_axis`): then each benchmark's scores are rescaled to
+    its own range (0 = lowest, 1 = highest; after a log where they span decades) and the panel
+    says so.
+    """
     metrics = payload["metrics"]
     if not metrics:
         raise ValueError("no metric to draw")
@@ -170,31 +179,45 @@ def plot_compare(path: str | Path, payload: dict[str, Any]) -> Path:
     )
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, metric in zip(axes.flat, metrics, strict=False):
-        seen: list[float] = []
-        for k, bench in enumerate(benches):
-            cell = payload["cells"][bench].get(metric)
-            if cell is None:
-                continue
-            color = colors[k % len(colors)]
-            x = np.array([p["x"] for p in cell["points"]], dtype=float)
+        cells = {b: payload["cells"][b][metric] for b in benches if metric in payload["cells"][b]}
+        scores = {
+            b: np.array([p["x"] for p in cell["points"]], dtype=float) for b, cell in cells.items()
+        }
+        shared = _shared_axis(list(scores.values()))
+        for bench, cell in cells.items():
+            color = colors[benches.index(bench) % len(colors)]
+            to_axis = _identity if shared else _rescaler(scores[bench])
+            x = to_axis(scores[bench])
             y = np.array([p["y"] for p in cell["points"]], dtype=float)
             cv = np.array(
                 [
                     np.nan if p["cv_prediction"] is None else p["cv_prediction"]
                     for p in cell["points"]
-                ]
+                ],
+                dtype=float,
             )
-            seen += x.tolist()
-            ax.plot(cell["curve"]["x"], cell["curve"]["y"], color=color, lw=1.5)
-            ax.scatter(x, y, s=22, color=color, zorder=3, label=f"{bench} ({cell['form']})")
+            ax.plot(
+                to_axis(np.asarray(cell["curve"]["x"], dtype=float)),
+                cell["curve"]["y"],
+                color=color,
+                lw=1.5,
+            )
+            label = f"{bench} ({cell['form']}{', no skill' if cell.get('no_skill') else ''})"
+            ax.scatter(x, y, s=22, color=color, zorder=3, label=label)
             ax.scatter(x, cv, s=26, facecolors="none", edgecolors=color, zorder=4, lw=0.9)
             for xi, yi, pi in zip(x, y, cv, strict=True):
                 ax.plot([xi, xi], [yi, pi], color=color, lw=0.6, alpha=0.5)
-        if min(seen) > 0 and max(seen) / min(seen) > LOG_SCALE_RATIO:
-            ax.set_xscale("log")  # perplexities: points would pile up at the left
-        average = payload["average"][metric]["train_r2"]["value"]
-        mae = payload["average"][metric]["test_mae"]["value"]
-        ax.set_title(f"{metric}\ntrain R2 {_num(average)}, test MAE {_num(mae)}", fontsize=8.5)
+        values = np.concatenate(list(scores.values()))
+        if shared and _spans_decades(values):
+            ax.set_xscale("log")  # perplexities, token ranks: points would pile up at the left
+        if not shared:
+            ax.set_xlabel("rescaled to each benchmark's range", fontsize=7)
+        average = payload["average"][metric]
+        ax.set_title(
+            f"{metric}\nCV R2 {_num(average['test_r2']['value'])}, "
+            f"CV MAE {_num(average['test_mae']['value'])}",
+            fontsize=8.5,
+        )
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, loc="best")
@@ -207,6 +230,33 @@ def plot_compare(path: str | Path, payload: dict[str, Any]) -> Path:
     )
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     return _save(fig, path)
+
+
+def _spans_decades(x: np.ndarray) -> bool:
+    return bool(np.all(x > 0) and np.max(x) / np.min(x) > LOG_SCALE_RATIO)
+
+
+def _shared_axis(scores: list[np.ndarray]) -> bool:
+    """Can the benchmarks' scores share one axis? Not when one benchmark's span would be under
+    a fifth of the panel's (its points squeezed into a sliver)."""
+    if len(scores) < 2:
+        return True
+    if all(_spans_decades(x) for x in scores):
+        scores = [np.log(x) for x in scores]
+    whole = np.ptp(np.concatenate(scores))
+    return bool(whole == 0 or min(np.ptp(x) for x in scores) >= whole / 5)
+
+
+def _rescaler(x: np.ndarray) -> Any:
+    """Scores -> [0, 1] over this benchmark's own range (through a log when it spans decades)."""
+    transform = np.log if _spans_decades(x) else _identity
+    low, high = float(np.min(transform(x))), float(np.max(transform(x)))
+    scale = (high - low) or 1.0
+    return lambda v: (transform(np.asarray(v, dtype=float)) - low) / scale
+
+
+def _identity(x: Any) -> Any:
+    return x
 
 
 def _num(value: float | None) -> str:

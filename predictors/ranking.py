@@ -12,6 +12,11 @@ Without ties, decision accuracy = (1 + Kendall's tau) / 2.
 Spearman and Kendall are computed on the same goodness values, so positive means "the proxy orders
 recipes like the target". Kendall is tau-b (tie-corrected), as scipy's default.
 
+Within blocks (`blocks`, from `--within KEY`): only the pairs whose two recipes share a block
+(the same token budget, the same model size) are counted. Pooled over every pair, decision
+accuracy on a ladder of budgets mostly measures whether more compute helps; within a budget it
+measures the data choice. The recipe bootstrap then resamples recipes within each block.
+
 Uncertainty, two bootstraps (choose with `mode`):
 - "recipes": resample the recipes (runs) with replacement; says how much the verdict depends on
   which recipes were compared. Always available.
@@ -36,6 +41,10 @@ from tqdm import tqdm
 from predictors.choices import MODES
 from rbridge_tasks.errors import RBridgeError
 
+# Pooled and within-block decision accuracy this far apart: the pooled figure mostly ranks the
+# blocks (compute budgets, sizes), not the choice a data team makes inside one.
+DISAGREEMENT = 0.1
+
 
 @dataclass
 class DecisionAccuracy:
@@ -50,15 +59,31 @@ def goodness(values: Any, higher_is_better: bool) -> np.ndarray:
     return values if higher_is_better else -values
 
 
+def pair_indices(n: int, blocks: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair i < j, or with `blocks` only the pairs inside one block."""
+    i, j = np.triu_indices(n, k=1)
+    if blocks is None:
+        return i, j
+    blocks = np.asarray(blocks, dtype=object)
+    same = blocks[i] == blocks[j]
+    return i[same], j[same]
+
+
 def decision_accuracy(
-    proxy: Any, target: Any, *, proxy_higher_is_better: bool, target_higher_is_better: bool
+    proxy: Any,
+    target: Any,
+    *,
+    proxy_higher_is_better: bool,
+    target_higher_is_better: bool,
+    blocks: Any = None,
 ) -> DecisionAccuracy:
-    """Share of recipe pairs ordered alike by proxy and target (ties: see module docstring)."""
+    """Share of recipe pairs ordered alike by proxy and target (ties: see module docstring);
+    with `blocks`, of the pairs within a block only."""
     p = goodness(proxy, proxy_higher_is_better)
     t = goodness(target, target_higher_is_better)
     if len(p) != len(t):
         raise RBridgeError(f"{len(p)} proxy scores but {len(t)} target scores")
-    i, j = np.triu_indices(len(p), k=1)
+    i, j = pair_indices(len(p), blocks)
     dp, dt = np.sign(p[i] - p[j]), np.sign(t[i] - t[j])
     decided = dt != 0
     credit = np.where(dp == 0, 0.5, (dp == dt).astype(float))[decided]
@@ -145,11 +170,14 @@ def bootstrap_ranking(
     alpha: float = 0.1,
     random_state: int = 0,
     progress: bool = False,
+    blocks: Any = None,
 ) -> RankingBootstrap:
     """Percentile interval of decision accuracy and the pairwise win-probability matrix.
 
     `proxy_items` / `target_items`: (n_recipes, n_items) per-item scores, rows aligned with
     `proxy` / `target`, columns the same benchmark items in the same order for every row.
+    With `blocks`, decision accuracy counts the pairs within a block, and the recipe bootstrap
+    resamples each block's recipes among themselves (Kendall's tau stays pooled).
     """
     if mode not in MODES:
         raise RBridgeError(f"bootstrap mode must be one of {MODES}, got {mode!r}")
@@ -165,13 +193,21 @@ def bootstrap_ranking(
     draws = np.empty(n_boot)
     tau_draws = np.empty(n_boot)
     wins = np.zeros((n, n))
+    members = None if blocks is None else _members(blocks)
     for b in tqdm(
         range(n_boot), desc="bootstrap", disable=not progress, mininterval=1.0, leave=False
     ):
         if mode == "recipes":
-            index = rng.integers(0, n, n)
+            if members is None:
+                index = rng.integers(0, n, n)
+            else:
+                index = np.concatenate([rng.choice(m, len(m)) for m in members])
             draws[b] = decision_accuracy(
-                p[index], t[index], proxy_higher_is_better=True, target_higher_is_better=True
+                p[index],
+                t[index],
+                proxy_higher_is_better=True,
+                target_higher_is_better=True,
+                blocks=None if blocks is None else np.asarray(blocks, dtype=object)[index],
             ).accuracy
             tau_draws[b] = kendall_tau(p[index], t[index])
             continue
@@ -182,7 +218,7 @@ def bootstrap_ranking(
             else goodness(_resampled_means(target_items, rng), target_higher_is_better)
         )
         draws[b] = decision_accuracy(
-            pb, tb, proxy_higher_is_better=True, target_higher_is_better=True
+            pb, tb, proxy_higher_is_better=True, target_higher_is_better=True, blocks=blocks
         ).accuracy
         tau_draws[b] = kendall_tau(pb, tb)
         wins += (pb[:, None] > pb[None, :]) + 0.5 * (pb[:, None] == pb[None, :])
@@ -221,6 +257,11 @@ def normal_win_probability(goodness_values: Any, stderr: Any) -> np.ndarray:
     exact = scale == 0
     prob[exact] = np.where(diff[exact] > 0, 1.0, np.where(diff[exact] < 0, 0.0, 0.5))
     return prob
+
+
+def _members(blocks: Any) -> list[np.ndarray]:
+    blocks = np.asarray(blocks, dtype=object)
+    return [np.flatnonzero(blocks == name) for name in dict.fromkeys(blocks.tolist())]
 
 
 def _resampled_means(items: np.ndarray, rng: np.random.Generator) -> np.ndarray:

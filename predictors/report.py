@@ -13,9 +13,15 @@ from typing import Any
 
 import numpy as np
 
+from predictors.ranking import DISAGREEMENT
 from rbridge_tasks.atomic import atomic_write_text
 
-SELECTED_BY = ("train_r2", "test_r2", "test_mae")
+SELECTED_BY = {
+    "cv_r2": "cross-validated R2 (pooled out-of-fold, mean over the CV repeats)",
+    "cv_mae": "cross-validated MAE (mean over the CV repeats)",
+    "train_r2": "train R2 (the paper's protocol: mean over folds, in-sample)",
+    "fixed": "fixed by --form",
+}
 MAX_MARKDOWN_PAIRS = 45  # all pairs of 10 recipes; beyond, Markdown lists the wrong ones only
 
 
@@ -107,17 +113,68 @@ def _forms_table(forms: dict[str, dict[str, Any]], chosen: str) -> str:
     rows = [
         [
             f"**{name}**" if name == chosen else name,
-            s["train_r2"],
             s["r2"],
-            s["r2_fold_mean"],
+            s["r2_sd"],
+            f"[{fmt(s['r2_min'])}, {fmt(s['r2_max'])}]",
             s["mae"],
-            s["n_folds"],
+            s["train_r2"],
+            f"{s['n_folds']} x {s['repeats']}",
         ]
         for name, s in forms.items()
     ]
     return table(
-        ["form", "train R2 (fold mean)", "CV R2 (pooled)", "CV R2 (fold mean)", "CV MAE", "folds"],
+        [
+            "form",
+            "CV R2",
+            "CV R2 sd",
+            "CV R2 min, max",
+            "CV MAE",
+            "train R2 (paper)",
+            "folds x repeats",
+        ],
         rows,
+    )
+
+
+def _skill_line(payload: dict[str, Any]) -> str:
+    skill = payload.get("skill")
+    return f"**{skill['message']}**\n\n" if skill and skill["no_skill"] else ""
+
+
+def _predicts_line(predicts: dict[str, Any]) -> str:
+    shared = ", ".join(f"{k}={v}" for k, v in predicts["shared"].items())
+    return (
+        f"- predicts `{predicts['task']}` `{predicts['metric']}` (filter `{predicts['filter']}`) "
+        + (f"of target runs with {shared}\n" if shared else "of target runs like the fit's\n")
+    )
+
+
+def _interval_text(interval: dict[str, Any]) -> str:
+    failed = interval["n_failed"]
+    return (
+        f"{1 - interval['alpha']:.0%} {interval['kind']} interval: {interval['method']}; "
+        f"{interval['n_boot']} resamples, seed {interval['seed']}, {failed} failed refit(s) "
+        f"({failed / interval['n_boot']:.1%}; refused above {interval['max_failed_share']:.1%})"
+    )
+
+
+def _protocol_text(protocol: dict[str, Any]) -> str:
+    seeds = protocol["seeds"]
+    if protocol["leave_one_out"]:
+        how = "leave-one-out CV (no more points than folds: one split, not repeated)"
+    else:
+        how = (
+            f"{protocol['folds']}-fold CV repeated {protocol['repeats']} time(s) "
+            f"(seeds {seeds[0]}-{seeds[-1]})"
+        )
+    quadratic = (
+        "the quadratic kept monotone over the fitted range"
+        if protocol["monotone"]
+        else "the quadratic free (--allow-turning)"
+    )
+    return (
+        f"Form {'chosen by ' if protocol['select'] != 'fixed' else ''}"
+        f"{SELECTED_BY[protocol['select']]}; {how}; {quadratic}:\n\n"
     )
 
 
@@ -127,28 +184,29 @@ def fit_markdown(payload: dict[str, Any]) -> str:
         for k, v in payload["params"].items()
         if k != "equation" and not isinstance(v, dict)
     )
-    interval = payload["interval"]
-    text = f"## rBridge fit: {payload['form']}\n\n" + _join_section(payload["join"])
+    protocol = payload["protocol"]
+    chosen = protocol["forms"][payload["form"]]
+    text = f"## rBridge fit: {payload['form']}\n\n" + _skill_line(payload)
+    text += _join_section(payload["join"]) + _predicts_line(payload["predicts"])
     text += (
         f"- curve: `{payload['params']['equation']}`"
         + (f" with {params}" if params else "")
-        + f"\n- train R2 {fmt(payload['train_r2'])}\n"
-    )
-    protocol = payload["protocol"]
-    if protocol["forms"]:
-        how = (
-            f"chosen by {protocol['select_by']}"
-            if protocol["select_by"] in SELECTED_BY
-            else "fixed by --form"
+        + f"\n- cross-validated R2 {fmt(chosen['r2'])}"
+        + (
+            f" (sd {fmt(chosen['r2_sd'])} over {chosen['repeats']} repeats)"
+            if chosen["repeats"] > 1
+            else ""
         )
+        + f", CV MAE {fmt(chosen['mae'])}; train R2 {fmt(payload['train_r2'])}\n"
+    )
+    if payload["bounds"]:
+        low, high = payload["bounds"]
         text += (
-            f"\nForm {how}; {protocol['folds']}-fold CV (seed {protocol['seed']}):\n\n"
-            + _forms_table(protocol["forms"], payload["form"])
+            f"- predictions, CV predictions and intervals clipped to [{fmt(low)}, {fmt(high)}] "
+            "(the target is a rate)\n"
         )
-    text += (
-        f"\nPoints ({interval['kind']} interval {1 - interval['alpha']:.0%}, "
-        f"{interval['n_boot']} bootstrap resamples):\n\n"
-    )
+    text += "\n" + _protocol_text(protocol) + _forms_table(protocol["forms"], payload["form"])
+    text += f"\nPoints ({_interval_text(payload['interval'])}):\n\n"
     text += table(
         ["key", "proxy", "target", "fitted", "CV prediction", "lower", "upper"],
         [
@@ -160,17 +218,9 @@ def fit_markdown(payload: dict[str, Any]) -> str:
 
 
 def evaluate_markdown(payload: dict[str, Any]) -> str:
-    text = "## rBridge evaluation\n\n" + _join_section(payload["join"])
-    protocol = payload["protocol"]
-    how = (
-        f"chosen by {protocol['select_by']}"
-        if protocol["select_by"] in SELECTED_BY
-        else "fixed by --form"
-    )
-    text += (
-        f"\nk-fold CV ({protocol['folds']} folds, seed {protocol['seed']}); form {how}: "
-        f"**{payload['chosen']}**\n\n" + _forms_table(payload["forms"], payload["chosen"])
-    )
+    text = "## rBridge evaluation\n\n" + _skill_line(payload) + _join_section(payload["join"])
+    text += f"\nChosen: **{payload['chosen']}**. " + _protocol_text(payload["protocol"])
+    text += _forms_table(payload["forms"], payload["chosen"])
     extrapolation = payload.get("extrapolation")
     if extrapolation:
         text += (
@@ -224,6 +274,8 @@ def rank_markdown(payload: dict[str, Any]) -> str:
             ]
         ],
     )
+    if "within" in payload:
+        text += within_markdown(payload["within"])
     text += "\nRecipes, best proxy first:\n\n" + table(
         ["key", "proxy", "proxy rank", "target", "target rank"],
         [[r["key"], r["x"], r["proxy_rank"], r["y"], r["target_rank"]] for r in payload["recipes"]],
@@ -235,29 +287,77 @@ def rank_markdown(payload: dict[str, Any]) -> str:
         shown = (
             f"the {len(pairs)} pairs the proxy gets wrong (all {len(payload['pairs'])} in the JSON)"
         )
+    headers = ["A", "B", "proxy prefers", "target prefers", "agree", "P(A beats B)"]
+    within = "within" in payload
+    if within:
+        headers.append(f"same {payload['within']['key']}")
     text += (
         f"\nPairs, {shown}; P = probability that A beats B at the proxy scale "
         f"({interval['win_probability']}):\n\n"
     ) + table(
-        ["A", "B", "proxy prefers", "target prefers", "agree", "P(A beats B)"],
+        headers,
         [
             [p["a"], p["b"], p["proxy_prefers"], p["target_prefers"], p["agree"], p["p_a_beats_b"]]
+            + ([p["block"] if p["block"] is not None else "no"] if within else [])
             for p in pairs
         ],
     )
     return text + _footer(payload)
 
 
+def within_markdown(within: dict[str, Any]) -> str:
+    """Decision accuracy within blocks: the figure, the blocks, and every pair it counted."""
+    key = within["key"]
+    interval = (
+        f" ({fmt(within['lower'])}, {fmt(within['upper'])} by resampling recipes within blocks)"
+        if "lower" in within
+        else ""
+    )
+    text = (
+        f"\n**Within `{key}`**: decision accuracy {fmt(within['decision_accuracy'])}{interval} "
+        f"over the {within['n_pairs']} pairs whose two recipes share `{key}` "
+        f"({within['n_target_ties']} target ties and {within['n_cross_block_pairs']} pairs "
+        f"across blocks not counted); over all pairs {fmt(within['pooled_decision_accuracy'])}."
+    )
+    if within["disagrees"]:
+        text += (
+            f" **The two disagree by {DISAGREEMENT} or more: the pooled figure mostly ranks the "
+            f"`{key}` blocks, not the choice inside one.**"
+        )
+    text += "\n\n" + table(
+        [key, "recipes", "pairs counted", "decision accuracy"],
+        [
+            [b["block"], ", ".join(map(str, b["recipes"])), b["n_pairs"], b["decision_accuracy"]]
+            for b in within["blocks"]
+        ],
+    )
+    pairs = within["pairs_counted"]
+    if len(pairs) > MAX_MARKDOWN_PAIRS:
+        return text + f"\nPairs counted: the {len(pairs)} inside the blocks above (in the JSON)\n"
+    counted = "; ".join(f"{a} vs {b}" for a, b in pairs)
+    return text + f"\nPairs counted: {counted or 'none'}\n"
+
+
 def leaderboard_markdown(payload: dict[str, Any]) -> str:
-    interval = payload["interval"]
     text = (
         f"## rBridge leaderboard: predicted {payload['target']['task']} "
-        f"{payload['target']['metric']}\n\nFit `{payload['fit']}` ({payload['form']}); "
-        f"{interval['kind']} interval {1 - interval['alpha']:.0%} from {interval['n_boot']} "
-        "bootstrap resamples.\n\n"
+        f"{payload['target']['metric']}\n\n" + _skill_line(payload)
     )
+    if payload["target_extrapolation"]:
+        text += f"**{payload['target_extrapolation']}**\n\n"
+    text += f"- fit `{payload['fit']}` ({payload['form']})\n" + _predicts_line(payload["predicts"])
+    text += f"- {_interval_text(payload['interval'])}\n\n"
     text += table(
-        ["rank", "model", "proxy score", "predicted", "lower", "upper", "extrapolated"],
+        [
+            "rank",
+            "model",
+            "proxy score",
+            "predicted",
+            "lower",
+            "upper",
+            "noise outside range",
+            "extrapolated",
+        ],
         [
             [
                 e["rank"],
@@ -266,6 +366,7 @@ def leaderboard_markdown(payload: dict[str, Any]) -> str:
                 e["predicted"],
                 e["lower"],
                 e["upper"],
+                _share(e["noise_outside_share"]),
                 e["extrapolated"],
             ]
             for e in payload["entries"]
@@ -277,8 +378,13 @@ def leaderboard_markdown(payload: dict[str, Any]) -> str:
 def gate_markdown(payload: dict[str, Any]) -> str:
     d = payload["difference"]
     verdict = "PASS" if payload["passed"] else "FAIL"
-    text = f"## rBridge gate ({payload['rule']}): {verdict}\n\n{payload['reason']}\n\n" + table(
-        ["run", "model", "proxy score", "predicted", "lower", "upper"],
+    text = f"## rBridge gate ({payload['rule']}): {verdict}\n\n" + _skill_line(payload)
+    if payload["target_extrapolation"]:
+        text += f"**{payload['target_extrapolation']}**\n\n"
+    text += f"{payload['reason']}\n\n" + _predicts_line(payload["predicts"])
+    text += f"- {_interval_text(payload['interval'])}\n\n"
+    text += table(
+        ["run", "model", "proxy score", "predicted", "lower", "upper", "noise outside range"],
         [
             [
                 name,
@@ -287,13 +393,24 @@ def gate_markdown(payload: dict[str, Any]) -> str:
                 payload[name]["predicted"],
                 payload[name]["lower"],
                 payload[name]["upper"],
+                _share(payload[name]["noise_outside_share"]),
             ]
             for name in ("baseline", "candidate")
         ],
     )
+    noise = "with" if d["score_noise"] else "without"
     text += (
         f"\nPredicted candidate - baseline: {fmt(d['estimate'])} "
-        f"({1 - d['alpha']:.0%} interval [{fmt(d['lower'])}, {fmt(d['upper'])}]), "
-        f"tolerance {fmt(payload['tolerance'])}\n"
+        f"({1 - d['alpha']:.0%} interval [{fmt(d['lower'])}, {fmt(d['upper'])}], each run's "
+        f"held-out scatter {noise} its score's stderr), tolerance {fmt(payload['tolerance'])}\n"
     )
+    if "within" in payload:
+        text += (
+            f"\nBoth runs have `{payload['within']['key']}` = {payload['within']['block']}. "
+            "The fit's own ladder:" + within_markdown(payload["within"])
+        )
     return text + _footer(payload)
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"

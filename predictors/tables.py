@@ -10,6 +10,9 @@ Column mapping, one `--metric` per score: `COLUMN=TASK:METRIC[:higher|:lower]`, 
 Nested YAML (a list of records) is flattened with dots: `results.en_pre.GSM8K`.
 Empty cells mean "not evaluated": the metric is left out of that row's file and counted, so a
 later fit that needs it fails with a clear "no metric" message instead of reading a zero.
+CSV cells are read as the text written: a metadata cell `1` stays the integer 1 (pandas would
+make a column holding `1` and `0.5` all floats, and `--where mult=1` would then miss it), `0.5` a
+float, anything else a string.
 """
 
 from __future__ import annotations
@@ -84,7 +87,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         return pd.DataFrame([_flatten(r) for r in records])
     read_csv_records(path)  # pandas would fill a short row with empty cells: "not evaluated"
     try:
-        return pd.read_csv(path, encoding="utf-8-sig")
+        return pd.read_csv(path, encoding="utf-8-sig", dtype=str)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise located(str(path), f"not a readable CSV ({exc})") from None
 
@@ -123,12 +126,13 @@ def table_to_results(path: str | Path, spec: TableSpec) -> tuple[list[dict[str, 
             try:
                 number = float(value)
                 problem = "" if math.isfinite(number) else "a finite number"
+                shown = number
             except (TypeError, ValueError):
-                problem = "a number"
+                problem, shown = "a number", value
             if problem:
                 raise located(
                     str(path),
-                    f"value {value!r} is not {problem}",
+                    f"value {shown!r} is not {problem}",
                     line=int(index) + 2,
                     field=m.column,
                 )
@@ -225,8 +229,17 @@ def _cell_text(value: Any) -> str:
 
 
 def _cell_value(value: Any) -> Any:
+    """A metadata cell as written: an integer, a float, or text (see the module docstring)."""
     if pd.isna(value):
         return None
+    if isinstance(value, str):
+        for kind in (int, float):
+            try:
+                number = kind(value)
+            except ValueError:
+                continue
+            return number if math.isfinite(number) else value
+        return value
     return value.item() if hasattr(value, "item") else value
 
 

@@ -3,6 +3,8 @@ README's Python recipe run as written on its outputs.
 
 The fitted points are checked against the files the loop wrote, read here with json and csv:
 each proxy's `rbridge_nll` from its lm-eval results file, each target from the illustrative table.
+The fit must pick the form with the best held-out R2 (4 points: leave-one-out), recomputed here
+with numpy/scipy (`predictors/reference_fits.py`), and that R2 must be positive.
 The Python recipe must reproduce the CLI's `rbridge_nll` for the same model and pack.
 """
 
@@ -16,7 +18,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "predictors"))
+from reference_fits import repeated_cv
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -65,6 +71,16 @@ def test_quickstart_runs_the_whole_loop(qs):
     for key, point in points.items():
         assert point["x"] == pytest.approx(proxies[key], rel=1e-12)
         assert point["y"] == pytest.approx(table[key], rel=1e-12)
+        assert 0.0 <= point["lower"] <= point["upper"] <= 1.0
+    x = np.array([p["x"] for p in fit["points"]])
+    y = np.array([p["y"] for p in fit["points"]])
+    held_out = {form: repeated_cv(form, x, y)["r2"] for form in fit["protocol"]["forms"]}
+    for form, value in held_out.items():
+        assert fit["protocol"]["forms"][form]["r2"] == pytest.approx(value, abs=1e-4), form
+    assert fit["protocol"]["select"] == "cv_r2" and fit["protocol"]["leave_one_out"]
+    assert held_out[fit["form"]] >= max(held_out.values()) - 2e-4
+    assert fit["skill"]["cv_r2"] > 0 and not fit["skill"]["no_skill"]
+    assert fit["turns_at"] is None
     pack = [json.loads(line) for line in (qs / "traces" / "gsm8k.jsonl").open()]
     assert len(pack) == 24 and all(r["frontier_tokens"] for r in pack)
     assert {r["meta"]["trace_author_model"] for r in pack} == {"gpt-4o-mini-2024-07-18"}

@@ -6,9 +6,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from predictors.choices import FORM_NAMES, SELECT_BY_NAMES
+from predictors.choices import DEFAULT_FORMS, FORM_NAMES, SELECT_NAMES
 from predictors.estimators import FORMS
-from predictors.selection import SELECT_BY
+from predictors.selection import SELECT
 
 HEAVY = ("sklearn", "pandas", "scipy", "matplotlib", "numpy", "torch", "lm_eval")
 
@@ -34,5 +34,5 @@ def test_help_and_version_import_no_heavy_library():
 
 
 def test_parser_choices_are_the_implemented_ones():
-    assert tuple(FORMS) == FORM_NAMES
-    assert sorted(SELECT_BY_NAMES) == sorted(SELECT_BY)
+    assert tuple(FORMS) == FORM_NAMES and set(DEFAULT_FORMS) <= set(FORMS)
+    assert sorted(SELECT_NAMES) == sorted(SELECT)

@@ -254,19 +254,22 @@ def test_gate_needs_single_runs_and_fit_files_are_checked(lm_eval_runs, tmp_path
     )
     capsys.readouterr()
     fit_file = out / "fit.json"
-    message = rbridge_error(
-        [
-            "gate",
-            "--fit",
-            str(fit_file),
-            "--baseline",
-            str(lm_eval_runs / "runs"),
-            "--candidate",
-            str(lm_eval_runs / "extra" / "orphan"),
-            "--quiet",
-        ],
-        capsys,
-    )
+    fit = raw(fit_file)
+    assert fit["skill"]["no_skill"] and fit["skill"]["cv_r2"] <= 0  # four untrained recipes
+    argv = [
+        "gate",
+        "--fit",
+        str(fit_file),
+        "--baseline",
+        str(lm_eval_runs / "runs"),
+        "--candidate",
+        str(lm_eval_runs / "extra" / "orphan"),
+        "--quiet",
+    ]
+    message = rbridge_error(argv, capsys)
+    assert f"{fit_file}: no skill: out of sample the linear fit predicts no better" in message
+    assert "gate will not decide on it (pass --allow-no-skill" in message
+    message = rbridge_error([*argv, "--allow-no-skill"], capsys)
     assert "the baseline must be one run, found 8" in message
     data = raw(fit_file)
     data["model"]["points"]["y"][0] += 0.5

@@ -1,8 +1,9 @@
 """Fit forms as scikit-learn estimators: exact recovery, agreement with numpy/scipy fits, sklearn
-conventions (check_estimator, clone, cross_val_score, Pipeline), warnings and clear errors.
+conventions (check_estimator, clone, cross_val_score, Pipeline), warnings and clear errors; the
+monotone quadratic against scipy's constrained optimiser; form selection by held-out error.
 
 Tolerances: 1e-8 against closed-form least squares (numpy), 1e-5 relative against scipy's
-curve_fit (a different nonlinear optimiser), 1e-6 for exact synthetic recovery.
+curve_fit (a different nonlinear optimiser), 1e-6 for exact synthetic recovery and for SLSQP.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
+from reference_fits import monotone_quadratic
 from scipy.optimize import curve_fit
 from scipy.special import expit
 from sklearn.base import clone
@@ -20,6 +22,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import check_estimator
 
+from predictors.choices import PAPER_FORMS
 from predictors.estimators import (
     ExponentialFit,
     ExtrapolationWarning,
@@ -29,6 +32,7 @@ from predictors.estimators import (
     SigmoidFit,
     TooFewPointsWarning,
     TwoStepLadder,
+    curve_values,
     make_form,
 )
 from predictors.selection import FormSelector
@@ -37,7 +41,14 @@ from rbridge_tasks.errors import RBridgeError
 RNG = np.random.default_rng(7)
 X_NLL = np.linspace(1.2, 3.0, 14)  # proxy NLLs
 NOISE = RNG.normal(0, 0.01, len(X_NLL))
-ALL_FORMS = [LinearFit(), QuadraticFit(), ExponentialFit(), LogarithmicFit(), SigmoidFit(0.25)]
+ALL_FORMS = [
+    LinearFit(),
+    QuadraticFit(),
+    QuadraticFit(monotone=False),
+    ExponentialFit(),
+    LogarithmicFit(),
+    SigmoidFit(chance=0.25),
+]
 # sklearn's generic checks feed 2-10 feature columns; a fit form takes exactly one proxy score.
 UNIVARIATE_REASONS = ("n_features must be 1", "positive proxy scores")
 WRAPPED_MESSAGE_CHECKS = {"check_positive_only_tag_during_fit"}  # sklearn rewrites the message
@@ -98,7 +109,45 @@ def test_sigmoid_predictions_stay_between_chance_and_ceiling():
     assert pred.min() >= 0.25 and pred.max() <= 0.9
 
 
-@pytest.mark.parametrize("estimator", ALL_FORMS, ids=lambda e: type(e).__name__)
+def form_id(estimator) -> str:
+    return f"{type(estimator).__name__}{estimator.get_params() or ''}"
+
+
+def test_quadratic_is_kept_monotone_over_the_fitted_range():
+    """Points that rise then fall: the free parabola turns inside the range, the default one
+    does not and equals the constrained optimum found by a general-purpose solver."""
+    x = np.linspace(1.0, 3.0, 12)
+    y = 0.2 + 0.5 * x - 0.15 * x**2 + RNG.normal(0, 0.005, 12)
+    free = QuadraticFit(monotone=False).fit(col(x), y)
+    assert free.coef_[::-1] == pytest.approx(np.polyfit(x, y, 2), rel=1e-8)
+    vertex = -free.coef_[1] / (2 * free.coef_[2])
+    assert 1.0 < vertex < 3.0 and free.turns_at() == pytest.approx(vertex, rel=1e-9)
+    kept = QuadraticFit().fit(col(x), y)
+    assert kept.turns_at() is None
+    assert kept.coef_ == pytest.approx(monotone_quadratic(x, y), rel=1e-6, abs=1e-8)
+    slopes = np.diff(kept.predict(col(np.linspace(1.0, 3.0, 2001))))
+    assert np.all(slopes >= -1e-12) or np.all(slopes <= 1e-12)
+    # a parabola that does not turn inside the range is the free least-squares one
+    y = 0.9 - 0.2 * X_NLL + 0.03 * X_NLL**2 + NOISE
+    assert QuadraticFit().fit(col(X_NLL), y).coef_ == pytest.approx(
+        QuadraticFit(monotone=False).fit(col(X_NLL), y).coef_, rel=1e-12
+    )
+
+
+@pytest.mark.filterwarnings("ignore::predictors.estimators.ExtrapolationWarning")
+@pytest.mark.parametrize("estimator", ALL_FORMS, ids=form_id)
+def test_curve_values_reproduce_predict_from_the_reported_parameters(estimator):
+    """The stored bootstrap keeps each refit as its curve_params(); curve_values must give the
+    estimator's own predictions from them, also outside the fitted range."""
+    y = 0.7 - 0.12 * X_NLL + 0.02 * X_NLL**2 + NOISE
+    fitted = clone(estimator).fit(col(X_NLL), y)
+    grid = np.linspace(0.8, 3.5, 50)
+    assert curve_values(fitted.curve_params(), grid) == pytest.approx(
+        fitted.predict(col(grid)), rel=1e-9, abs=1e-12
+    )
+
+
+@pytest.mark.parametrize("estimator", ALL_FORMS, ids=form_id)
 def test_check_estimator_fails_only_for_the_one_column_rule(estimator):
     """Every sklearn check runs; the only failures allowed are the checks that feed several
     feature columns (or non-positive scores to the logarithm), each verified by its message."""
@@ -125,7 +174,7 @@ def test_check_estimator_fails_only_for_the_one_column_rule(estimator):
         assert name in passed, name
 
 
-@pytest.mark.parametrize("estimator", ALL_FORMS, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("estimator", ALL_FORMS, ids=form_id)
 def test_one_column_conventions(estimator):
     """The data checks sklearn could not run on one column, done here on proxy-like data."""
     y = 0.7 - 0.12 * X_NLL + NOISE
@@ -145,7 +194,7 @@ def test_one_column_conventions(estimator):
 
 
 @pytest.mark.filterwarnings("ignore::predictors.estimators.ExtrapolationWarning")
-@pytest.mark.parametrize("estimator", ALL_FORMS, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("estimator", ALL_FORMS, ids=form_id)
 def test_cross_val_score_matches_a_manual_kfold_loop(estimator):
     y = 0.7 - 0.12 * X_NLL + NOISE
     cv = KFold(5, shuffle=True, random_state=0)
@@ -239,45 +288,97 @@ def test_ladder_intermediate_routes_through_a_pipeline():
     assert pipe.predict(col(X_NLL)) == pytest.approx(y, abs=1e-6)
 
 
+def _independent_fit(form: str, xt: np.ndarray, yt: np.ndarray):
+    """Fitted with numpy/scipy rather than our code; returns a predictor."""
+    if form == "linear":
+        coef = np.polyfit(xt, yt, 1)
+        return lambda v: np.polyval(coef, v)
+    if form == "quadratic":
+        coef = np.polyfit(xt, yt, 2)
+        return lambda v: np.polyval(coef, v)
+    if form == "logarithmic":
+        coef = np.polyfit(np.log(xt), yt, 1)
+        return lambda v: np.polyval(coef, np.log(v))
+    (a, b), _ = curve_fit(lambda v, a, b: a * np.exp(b * v), xt, yt, p0=(1.0, -0.1))
+    return lambda v: a * np.exp(b * v)
+
+
 def _independent_train_r2(form: str, x: np.ndarray, y: np.ndarray) -> float:
-    """Mean over 5 shuffled folds of train R2, fitted with numpy/scipy rather than our code."""
+    """Mean over 5 shuffled folds of train R2."""
     scores = []
     for train, _ in KFold(5, shuffle=True, random_state=0).split(x):
         xt, yt = x[train], y[train]
-        if form == "linear":
-            pred = np.polyval(np.polyfit(xt, yt, 1), xt)
-        elif form == "quadratic":
-            pred = np.polyval(np.polyfit(xt, yt, 2), xt)
-        elif form == "logarithmic":
-            pred = np.polyval(np.polyfit(np.log(xt), yt, 1), np.log(xt))
-        else:
-            (a, b), _ = curve_fit(lambda v, a, b: a * np.exp(b * v), xt, yt, p0=(1.0, -0.1))
-            pred = a * np.exp(b * xt)
+        pred = _independent_fit(form, xt, yt)(xt)
         scores.append(1 - np.sum((yt - pred) ** 2) / np.sum((yt - yt.mean()) ** 2))
     return float(np.mean(scores))
 
 
-def test_form_selector_follows_the_paper_protocol():
+def _independent_cv_r2(form: str, x: np.ndarray, y: np.ndarray, repeats: int = 5) -> float:
+    """Pooled out-of-fold R2 of 5-fold CV, averaged over shuffles with seeds 0..repeats-1."""
+    scores = []
+    for seed in range(repeats):
+        held_out = np.empty(len(x))
+        for train, test in KFold(5, shuffle=True, random_state=seed).split(x):
+            held_out[test] = _independent_fit(form, x[train], y[train])(x[test])
+        scores.append(1 - np.sum((y - held_out) ** 2) / np.sum((y - y.mean()) ** 2))
+    return float(np.mean(scores))
+
+
+def test_form_selector_follows_the_paper_protocol_when_asked():
     y = 0.95 * np.exp(-0.5 * X_NLL) + NOISE
-    selector = FormSelector().fit(col(X_NLL), y)
-    expected = {
-        f: _independent_train_r2(f, X_NLL, y)
-        for f in ("linear", "quadratic", "exponential", "logarithmic")
-    }
+    selector = FormSelector(select="train_r2", forms=PAPER_FORMS, monotone=False)
+    selector.fit(col(X_NLL), y)
+    expected = {f: _independent_train_r2(f, X_NLL, y) for f in PAPER_FORMS}
     for form, value in expected.items():
-        assert selector.cv_results_[form].summary()["train_r2"] == pytest.approx(value, rel=1e-5)
-    assert selector.form_ == max(expected, key=expected.get)
+        assert selector.cv_results_[form].runs[0].summary()["train_r2"] == pytest.approx(
+            value, rel=1e-5
+        )
+    assert selector.form_ == max(
+        expected, key=lambda f: selector.cv_results_[f].summary()["train_r2"]
+    )
     assert selector.predict(col(X_NLL)) == pytest.approx(
-        make_form(selector.form_).fit(col(X_NLL), y).predict(col(X_NLL))
+        make_form(selector.form_, monotone=False).fit(col(X_NLL), y).predict(col(X_NLL))
     )
 
 
-def test_form_selector_skips_log_for_negative_scores_and_can_select_by_test_mae():
+def test_form_selector_chooses_by_repeated_held_out_r2_by_default():
+    """Noisy points along a logarithm: every form's mean pooled CV R2 over seeds 0-4 as an
+    independent loop computes it, and the choice is the best of them (not the best train R2)."""
+    x = np.linspace(1.0, 6.0, 9)
+    y = 0.6 - 0.2 * np.log(x) + np.random.default_rng(3).normal(0, 0.03, 9)
+    selector = FormSelector(forms=PAPER_FORMS, monotone=False).fit(col(x), y)
+    expected = {f: _independent_cv_r2(f, x, y) for f in PAPER_FORMS}
+    for form, value in expected.items():
+        result = selector.cv_results_[form]
+        assert result.r2 == pytest.approx(value, rel=1e-5), form
+        assert result.seeds == [0, 1, 2, 3, 4] and len(result.runs) == 5
+        assert result.summary()["r2_min"] <= result.r2 <= result.summary()["r2_max"]
+    assert selector.form_ == max(expected, key=expected.get)
+    train = {f: selector.cv_results_[f].summary()["train_r2"] for f in PAPER_FORMS}
+    assert train["quadratic"] >= train["linear"]  # in-sample, the richer form always wins
+
+
+def test_form_selector_skips_log_for_negative_scores_and_can_select_by_cv_mae():
     x = np.linspace(-2.0, 2.0, 12)
     y = 0.4 + 0.1 * x + RNG.normal(0, 0.01, 12)
-    selector = FormSelector(select_by="test_mae").fit(col(x), y)
+    selector = FormSelector(select="cv_mae").fit(col(x), y)
     assert "logarithmic" in selector.skipped_forms_
     maes = {f: r.mae for f, r in selector.cv_results_.items()}
     assert selector.form_ == min(maes, key=maes.get)
-    with pytest.raises(RBridgeError, match="select_by must be one of"):
-        FormSelector(select_by="aic").fit(col(x), y)
+    with pytest.raises(RBridgeError, match="select must be one of"):
+        FormSelector(select="aic").fit(col(x), y)
+
+
+def test_form_selector_clips_held_out_predictions_to_the_bounds():
+    """A steep line whose held-out predictions at the ends leave [0, 1]: with bounds they are
+    clipped before scoring, and the selector's own predictions too."""
+    x = np.linspace(0.0, 1.0, 10)
+    y = np.clip(1.3 * x - 0.15, 0.0, 1.0)
+    free = FormSelector(forms=("linear",), repeats=1).fit(col(x), y)
+    held = free.cv_results_["linear"].predictions
+    assert held.min() < 0 or held.max() > 1
+    bounded = FormSelector(forms=("linear",), repeats=1, bounds=(0.0, 1.0)).fit(col(x), y)
+    assert bounded.cv_results_["linear"].predictions == pytest.approx(np.clip(held, 0, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        assert bounded.predict(col([-5.0, 5.0])).tolist() == [0.0, 1.0]
