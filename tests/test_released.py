@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from lm_eval_runs import task_manager
+from released_layout_fixture import write_config
 from trace_fixtures import real_texts, record
 
 from rbridge_tasks.answer_lines import scored_span
@@ -29,9 +30,7 @@ FIELDS = {
 }
 
 
-def write_released(root: Path, records: list[dict], fields: dict[str, str], parts: int = 2) -> Path:
-    folder = root / "traces" / "gsm8k"
-    folder.mkdir(parents=True)
+def write_released(root: Path, records: list[dict], fields: dict[str, str]) -> Path:
     entries, rows = [], []
     for r in records:
         answer_line = "\nThe answer is 42."
@@ -54,13 +53,8 @@ def write_released(root: Path, records: list[dict], fields: dict[str, str], part
             }
             for i, t in enumerate(tokens)
         ]
-    (folder / "gpt4o_s1_new.json").write_text(json.dumps(entries))
     random.Random(0).shuffle(rows)  # positions, not file order, give the token order
-    for p in range(parts):
-        chunk = rows[p::parts]
-        (folder / f"gpt4o_s1_new_logprobs_part{p + 1:02d}_of_{parts:02d}.jsonl").write_text(
-            "".join(json.dumps(row) + "\n" for row in chunk)
-        )
+    write_config(root, "gsm8k", entries, rows)
     return root
 
 
@@ -96,7 +90,7 @@ def test_other_field_names_through_a_mapping_file(tmp_path, records):
         "logprob": "lp",
         "pos": "step",
     }
-    root = write_released(tmp_path / "data", records, fields, parts=3)
+    root = write_released(tmp_path / "data", records, fields)
     mapping = tmp_path / "mapping.yaml"
     mapping.write_text(
         yaml.safe_dump(
@@ -115,14 +109,19 @@ def test_other_field_names_through_a_mapping_file(tmp_path, records):
     )
     got = read_released(root, "gsm8k", ReleasedMapping.load(mapping))
     assert [r.trace for r in got] == [r["trace"] for r in records]
-    with pytest.raises(
-        RBridgeError,
-        match=r"part01_of_03.jsonl, line 1: none of the fields \['id', "
-        r".*\] \(mapping key 'logprob_trace_id'\) is present; "
-        r"the record has \['lp', 'qid', 'step', 'tok'\]\. Pass "
-        r"a mapping file with --metadata released_mapping=FILE",
-    ):
+    with pytest.raises(RBridgeError) as caught:
         read_released(root, "gsm8k")
+    folder = root / "traces" / "gsm8k"
+    assert str(caught.value) == (
+        f"{folder / 'gpt4o_s1_new.json'}: the completions' keys are not recognised: "
+        f"no trace_id (tried {list(ReleasedMapping.trace_id)}); "
+        f"no question (tried {list(ReleasedMapping.question)}); "
+        f"no trace (tried {list(ReleasedMapping.trace)}). The completions have the keys "
+        "['final', 'gen', 'ok', 'prompt_text', 'qid']. See how each folder reads with `rbridge "
+        f"traces import --format released --inspect {root}`, then name the fields in a mapping "
+        "file (JSON or YAML, e.g. `trace: my_field`; dotted names reach nested fields) passed "
+        "with --metadata released_mapping=FILE, or --mapping FILE for `rbridge traces import`"
+    )
 
 
 def test_released_folder_through_the_task(tmp_path, records, data_dir):
