@@ -4,6 +4,7 @@ and a clear error when neither matches."""
 from __future__ import annotations
 
 import json
+import logging
 import random
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from released_layout_fixture import write_config
 from trace_fixtures import real_texts, record
 
 from rbridge_tasks.answer_lines import scored_span
+from rbridge_tasks.benchmarks import load_questions
+from rbridge_tasks.documents import TaskSettings, build_documents
 from rbridge_tasks.errors import RBridgeError
 from rbridge_tasks.released import ReleasedMapping, read_released
 
@@ -145,3 +148,39 @@ def test_layout_errors(tmp_path, records):
     part.write_text("".join(json.dumps(r) + "\n" for r in rows if r["id"] != records[0]["id"]))
     with pytest.raises(RBridgeError, match=r"id '0', field 'frontier_tokens': the token texts"):
         read_released(root, "gsm8k")
+
+
+def test_the_495_math500_traces_join_and_the_run_counts_the_questions_without_one(
+    tmp_path, data_dir, caplog
+):
+    """As released: 495 MATH-500 traces for the 500 questions, under the real file names."""
+    questions = load_questions("math500", data_dir)
+    without = {q.id for q in questions[::100]}
+    kept = [q for q in questions if q.id not in without]
+    replies = {
+        q.id: json.dumps({"reasoning": f"Work through problem {n}.", "final_answer": q.gold})
+        for n, q in enumerate(kept)
+    }
+    completions = [
+        {"unique_id": q.id, "problem": q.question, "response": replies[q.id]} for q in kept
+    ]
+    rows = [
+        {"unique_id": i, "token": reply[k : k + 5], "logprob": -0.25}
+        for i, reply in replies.items()
+        for k in range(0, len(reply), 5)
+    ]
+    write_config(tmp_path, "math500", completions, rows)
+    settings = TaskSettings.from_metadata(
+        {"benchmark": "math500", "traces": str(tmp_path), "data_dir": str(data_dir)}
+    )
+    with caplog.at_level(logging.WARNING, logger="rbridge_tasks.documents"):
+        docs, provenance = build_documents(settings)
+    assert (len(questions), len(without), len(docs)) == (500, 5, 495)
+    assert [d["id"] for d in docs] == [q.id for q in kept]
+    assert [d["trace"] for d in docs] == [f"Work through problem {n}." for n in range(495)]
+    assert provenance["pack_documents"] == 495 and provenance["benchmark_questions"] == 500
+    assert provenance["questions_without_trace"] == 5
+    assert caplog.messages == [
+        f"math500: 5 of the 500 questions have no trace in {tmp_path.resolve()} (released "
+        "traces); they are not scored"
+    ]
