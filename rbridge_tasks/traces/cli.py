@@ -172,8 +172,8 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument(
         "--min-coverage",
         type=float,
-        default=0.0,
-        help="fail when a benchmark's share of questions with a trace is lower",
+        help="fail when a benchmark's share of questions with a trace is lower (without it, a "
+        "share below 25%% is a warning)",
     )
     val.add_argument("--strict", action="store_true", help="fail on warnings too")
     val.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -415,7 +415,7 @@ def _skipped(counts: dict[str, int]) -> str:
 
 def _validate(args: argparse.Namespace) -> int:
     from rbridge_tasks.traces.stats import format_summary
-    from rbridge_tasks.traces.validate import SHOWN_IDS, validate_pack
+    from rbridge_tasks.traces.validate import LOW_COVERAGE, SHOWN_IDS, validate_pack
 
     report = validate_pack(args.path, data_dir=args.data_dir, text_only=args.text_only)
     failures = report.failures(min_coverage=args.min_coverage, strict=args.strict)
@@ -430,6 +430,11 @@ def _validate(args: argparse.Namespace) -> int:
             print(format_summary(b.stats))
             for problem, ids in b.warnings.items():
                 print(f"  warning: {problem}: {len(ids)} record(s), e.g. ids {ids[:SHOWN_IDS]}")
+            if args.min_coverage is None and b.low_coverage:
+                print(
+                    f"  warning: coverage {b.coverage:.2%} is below {LOW_COVERAGE:.0%} of the "
+                    "benchmark's questions (pass --min-coverage F to set your own bar)"
+                )
         print(
             "FAILED: " + "; ".join(failures)
             if failures
