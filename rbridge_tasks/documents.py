@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ from rbridge_tasks.released import ReleasedMapping, fetch_released, read_release
 from rbridge_tasks.scoring import AGGREGATIONS
 from rbridge_tasks.trace_io import benchmark_file, read_traces
 from rbridge_tasks.weights import MINMAX_SCOPES, MINMAX_TARGETS
+
+logger = logging.getLogger(__name__)
 
 # The task options a user sets with `--metadata key=value` (README, "Options"), with one line of
 # help each; `rbridge eval --help` lists them.
@@ -168,6 +171,15 @@ def build_documents(settings: TaskSettings) -> tuple[list[dict[str, Any]], dict[
             f"e.g. {unknown[:5]}; the benchmark's ids look like {[q.id for q in questions[:3]]}"
         )
     records.sort(key=lambda r: position[r.id])
+    without_trace = len(position.keys() - {r.id for r in records})
+    if without_trace:
+        logger.warning(
+            "%s: %d of the %d questions have no trace in %s; they are not scored",
+            settings.benchmark,
+            without_trace,
+            len(questions),
+            origin,
+        )
     if settings.check_questions:
         _check_questions(records, questions, position, origin)
     fewshot = None
@@ -206,6 +218,7 @@ def build_documents(settings: TaskSettings) -> tuple[list[dict[str, Any]], dict[
         "frontier_models": sorted({r.frontier_model for r in records}),
         "pack_documents": len(records),
         "benchmark_questions": len(questions),
+        "questions_without_trace": without_trace,
     }
     return docs, provenance
 

@@ -1,29 +1,86 @@
-"""Write a paper-format trace pack (ours, from `generate --prompt paper`) in the released
-`trillionlabs/rBridge` layout as we expect it: `traces/<config>/<stem>.json`, a JSON array of
-completions (the raw JSON replies), and `<stem>_logprobs[_partNN_of_MM[_merged]].jsonl`, one row
-per token of the reply in OpenAI's per-token layout plus the completion's id."""
+"""Miniature copies of the released `trillionlabs/rBridge` dataset under the real file names of
+every config (the hub's file list at commit aac2f34: `traces/<config>/<traces file>` beside its
+logprob files), with completions and rows we make."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from rbridge_tasks.records import TraceRecord
 from rbridge_tasks.released import CONFIG_OF_BENCHMARK
 
 
-def write_released_layout(
-    records: list[TraceRecord],
+def _parts(pattern: str, count: int) -> list[str]:
+    return [pattern.format(n) for n in range(1, count + 1)]
+
+
+# config -> (traces file, its logprob files in part order), exactly as released
+RELEASED_FILES: dict[str, tuple[str, list[str]]] = {
+    "arc_challenge": (
+        "gpt4o_s1_new.json",
+        _parts("gpt4o_s1_new_logprobs_part{:02d}_of_03.jsonl", 3),
+    ),
+    "cqa": ("gpt4o_s1.json", _parts("gpt4o_s1_logprobs_part{:02d}_of_03.jsonl", 3)),
+    "gsm8k": ("gpt4o_s1_new.json", _parts("gpt4o_s1_new_logprobs_part{:02d}_of_03.jsonl", 3)),
+    "humaneval": ("gpt4o_s1.json", ["gpt4o_s1_logprobs.jsonl"]),
+    "math500": (
+        "gpt4o_s1_merged.json",
+        _parts("gpt4o_s1_logprobs_part{:02d}_of_03_merged.jsonl", 3),
+    ),
+    "mmlu_pro": (
+        "gpt4o_s1_stem_2_new.json",
+        _parts("gpt4o_s1_stem_2_new_logprobs_part{:02d}_of_31.jsonl", 31),
+    ),
+}
+
+
+def config_folder(root: Path, benchmark: str) -> Path:
+    return root / "traces" / CONFIG_OF_BENCHMARK[benchmark]
+
+
+def write_config(
     root: Path,
+    benchmark: str,
+    completions: list[Any] | dict[str, Any],
+    rows: list[Any],
     *,
-    stem: str = "gpt4o_s1",
-    parts: int = 1,
-    merged: bool = False,
+    drop_part: int | None = None,
 ) -> Path:
-    """The folder written; rows are split into `parts` consecutive files (one: no part number)."""
-    folder = root / "traces" / CONFIG_OF_BENCHMARK[records[0].benchmark]
+    """The benchmark's folder: `completions` as its traces file, `rows` in order over its
+    logprob files (consecutive runs, as even as possible; `drop_part`: leave that part out)."""
+    folder = config_folder(root, benchmark)
     folder.mkdir(parents=True, exist_ok=True)
-    entries = [
+    traces_name, logprob_names = RELEASED_FILES[CONFIG_OF_BENCHMARK[benchmark]]
+    (folder / traces_name).write_text(json.dumps(completions, ensure_ascii=False), "utf-8")
+    count = len(logprob_names)
+    for k, name in enumerate(logprob_names):
+        if k + 1 == drop_part:
+            continue
+        chunk = rows[len(rows) * k // count : len(rows) * (k + 1) // count]
+        lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in chunk)
+        (folder / name).write_text(lines, "utf-8")
+    return folder
+
+
+def token_objects(tokens: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """OpenAI's per-token logprob objects for {text, logprob} tokens."""
+    return [
+        {
+            "token": t["text"],
+            "logprob": t["logprob"],
+            "bytes": list(t["text"].encode("utf-8")),
+            "top_logprobs": [],
+        }
+        for t in tokens
+    ]
+
+
+def write_released_layout(records: list[TraceRecord], root: Path) -> Path:
+    """Paper-format records (raw reply and its stream in `meta`) as the released layout of their
+    benchmark: a completion per record, a row per reply token in OpenAI's layout plus its id."""
+    completions = [
         {
             "id": r.id,
             "question": r.question,
@@ -33,28 +90,7 @@ def write_released_layout(
         }
         for r in records
     ]
-    (folder / f"{stem}.json").write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
     rows = [
-        {
-            "id": r.id,
-            "token": token["text"],
-            "logprob": token["logprob"],
-            "bytes": list(token["text"].encode("utf-8")),
-            "top_logprobs": [],
-        }
-        for r in records
-        for token in r.meta["reply_tokens"]
+        {"id": r.id, **token} for r in records for token in token_objects(r.meta["reply_tokens"])
     ]
-    size = -(-len(rows) // parts)
-    for part in range(parts):
-        name = (
-            f"{stem}_logprobs.jsonl"
-            if parts == 1
-            else f"{stem}_logprobs_part{part + 1:02d}_of_{parts:02d}{'_merged' if merged else ''}"
-            ".jsonl"
-        )
-        chunk = rows[part * size : (part + 1) * size]
-        (folder / name).write_text(
-            "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in chunk), encoding="utf-8"
-        )
-    return folder
+    return write_config(root, records[0].benchmark, completions, rows)

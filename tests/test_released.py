@@ -4,15 +4,19 @@ and a clear error when neither matches."""
 from __future__ import annotations
 
 import json
+import logging
 import random
 from pathlib import Path
 
 import pytest
 import yaml
 from lm_eval_runs import task_manager
+from released_layout_fixture import write_config
 from trace_fixtures import real_texts, record
 
 from rbridge_tasks.answer_lines import scored_span
+from rbridge_tasks.benchmarks import load_questions
+from rbridge_tasks.documents import TaskSettings, build_documents
 from rbridge_tasks.errors import RBridgeError
 from rbridge_tasks.released import ReleasedMapping, read_released
 
@@ -29,9 +33,7 @@ FIELDS = {
 }
 
 
-def write_released(root: Path, records: list[dict], fields: dict[str, str], parts: int = 2) -> Path:
-    folder = root / "traces" / "gsm8k"
-    folder.mkdir(parents=True)
+def write_released(root: Path, records: list[dict], fields: dict[str, str]) -> Path:
     entries, rows = [], []
     for r in records:
         answer_line = "\nThe answer is 42."
@@ -54,13 +56,8 @@ def write_released(root: Path, records: list[dict], fields: dict[str, str], part
             }
             for i, t in enumerate(tokens)
         ]
-    (folder / "gpt4o_s1_new.json").write_text(json.dumps(entries))
     random.Random(0).shuffle(rows)  # positions, not file order, give the token order
-    for p in range(parts):
-        chunk = rows[p::parts]
-        (folder / f"gpt4o_s1_new_logprobs_part{p + 1:02d}_of_{parts:02d}.jsonl").write_text(
-            "".join(json.dumps(row) + "\n" for row in chunk)
-        )
+    write_config(root, "gsm8k", entries, rows)
     return root
 
 
@@ -96,7 +93,7 @@ def test_other_field_names_through_a_mapping_file(tmp_path, records):
         "logprob": "lp",
         "pos": "step",
     }
-    root = write_released(tmp_path / "data", records, fields, parts=3)
+    root = write_released(tmp_path / "data", records, fields)
     mapping = tmp_path / "mapping.yaml"
     mapping.write_text(
         yaml.safe_dump(
@@ -115,14 +112,19 @@ def test_other_field_names_through_a_mapping_file(tmp_path, records):
     )
     got = read_released(root, "gsm8k", ReleasedMapping.load(mapping))
     assert [r.trace for r in got] == [r["trace"] for r in records]
-    with pytest.raises(
-        RBridgeError,
-        match=r"part01_of_03.jsonl, line 1: none of the fields \['id', "
-        r".*\] \(mapping key 'logprob_trace_id'\) is present; "
-        r"the record has \['lp', 'qid', 'step', 'tok'\]\. Pass "
-        r"a mapping file with --metadata released_mapping=FILE",
-    ):
+    with pytest.raises(RBridgeError) as caught:
         read_released(root, "gsm8k")
+    folder = root / "traces" / "gsm8k"
+    assert str(caught.value) == (
+        f"{folder / 'gpt4o_s1_new.json'}: the completions' keys are not recognised: "
+        f"no trace_id (tried {list(ReleasedMapping.trace_id)}); "
+        f"no question (tried {list(ReleasedMapping.question)}); "
+        f"no trace (tried {list(ReleasedMapping.trace)}). The completions have the keys "
+        "['final', 'gen', 'ok', 'prompt_text', 'qid']. See how each folder reads with `rbridge "
+        f"traces import --format released --inspect {root}`, then name the fields in a mapping "
+        "file (JSON or YAML, e.g. `trace: my_field`; dotted names reach nested fields) passed "
+        "with --metadata released_mapping=FILE, or --mapping FILE for `rbridge traces import`"
+    )
 
 
 def test_released_folder_through_the_task(tmp_path, records, data_dir):
@@ -146,3 +148,39 @@ def test_layout_errors(tmp_path, records):
     part.write_text("".join(json.dumps(r) + "\n" for r in rows if r["id"] != records[0]["id"]))
     with pytest.raises(RBridgeError, match=r"id '0', field 'frontier_tokens': the token texts"):
         read_released(root, "gsm8k")
+
+
+def test_the_495_math500_traces_join_and_the_run_counts_the_questions_without_one(
+    tmp_path, data_dir, caplog
+):
+    """As released: 495 MATH-500 traces for the 500 questions, under the real file names."""
+    questions = load_questions("math500", data_dir)
+    without = {q.id for q in questions[::100]}
+    kept = [q for q in questions if q.id not in without]
+    replies = {
+        q.id: json.dumps({"reasoning": f"Work through problem {n}.", "final_answer": q.gold})
+        for n, q in enumerate(kept)
+    }
+    completions = [
+        {"unique_id": q.id, "problem": q.question, "response": replies[q.id]} for q in kept
+    ]
+    rows = [
+        {"unique_id": i, "token": reply[k : k + 5], "logprob": -0.25}
+        for i, reply in replies.items()
+        for k in range(0, len(reply), 5)
+    ]
+    write_config(tmp_path, "math500", completions, rows)
+    settings = TaskSettings.from_metadata(
+        {"benchmark": "math500", "traces": str(tmp_path), "data_dir": str(data_dir)}
+    )
+    with caplog.at_level(logging.WARNING, logger="rbridge_tasks.documents"):
+        docs, provenance = build_documents(settings)
+    assert (len(questions), len(without), len(docs)) == (500, 5, 495)
+    assert [d["id"] for d in docs] == [q.id for q in kept]
+    assert [d["trace"] for d in docs] == [f"Work through problem {n}." for n in range(495)]
+    assert provenance["pack_documents"] == 495 and provenance["benchmark_questions"] == 500
+    assert provenance["questions_without_trace"] == 5
+    assert caplog.messages == [
+        f"math500: 5 of the 500 questions have no trace in {tmp_path.resolve()} (released "
+        "traces); they are not scored"
+    ]

@@ -7,10 +7,16 @@ import json
 import math
 
 import pytest
+from released_layout_fixture import RELEASED_FILES, write_config
 
 from rbridge_tasks.cli import main as rbridge_main
 from rbridge_tasks.errors import RBridgeError
-from rbridge_tasks.released import ReleasedMapping, inspect_released, read_released
+from rbridge_tasks.released import (
+    CONFIG_OF_BENCHMARK,
+    ReleasedMapping,
+    inspect_released,
+    read_released,
+)
 
 REASONING = 'Add "2" and 2.\n🦆'
 
@@ -19,32 +25,22 @@ def raw_reply(reasoning=REASONING, **extra) -> str:
     return json.dumps({"reasoning": reasoning, "final_answer": "4", **extra})
 
 
-def write(root, replies: dict[str, str], parts: int = 1, drop: int | None = None, spell=None):
-    """gsm8k replies with one row per character, in `parts` consecutive files (`drop`: leave one
-    out); `spell`: the text the rows spell instead of the reply."""
-    folder = root / "traces" / "gsm8k"
-    folder.mkdir(parents=True)
-    entries = [{"id": i, "question": "What is 2 + 2?", "response": r} for i, r in replies.items()]
-    (folder / "gpt4o_s1.json").write_text(json.dumps(entries))
+def write(root, replies: dict[str, str], *, benchmark="gsm8k", drop=None, spell=None):
+    """Replies with one row per character over the benchmark's real logprob files (`drop`: leave
+    that part out); `spell`: the text the rows spell instead of the reply."""
+    completions = [
+        {"id": i, "question": "What is 2 + 2?", "response": r} for i, r in replies.items()
+    ]
     rows = [
         {"id": i, "token": c, "logprob": -0.01 * (n % 7)}
         for i, r in replies.items()
         for n, c in enumerate(spell or r)
     ]
-    size = -(-len(rows) // parts)
-    for part in range(parts):
-        if part + 1 == drop:
-            continue
-        name = f"gpt4o_s1_logprobs_part{part + 1:02d}_of_{parts:02d}.jsonl"
-        chunk = rows[part * size : (part + 1) * size]
-        (folder / ("gpt4o_s1_logprobs.jsonl" if parts == 1 else name)).write_text(
-            "".join(json.dumps(r) + "\n" for r in chunk)
-        )
-    return folder
+    return write_config(root, benchmark, completions, rows, drop_part=drop)
 
 
 def test_json_replies_read_as_their_reasoning(tmp_path):
-    write(tmp_path, {"7": raw_reply()}, parts=3)
+    write(tmp_path, {"7": raw_reply()})
     (record,) = read_released(tmp_path, "gsm8k")
     assert (record.id, record.trace, record.answer) == ("7", REASONING, None)
     assert record.meta["completion"] == raw_reply() and record.meta["final_answer"] == "4"
@@ -61,12 +57,64 @@ def test_json_replies_read_as_their_reasoning(tmp_path):
     assert weights[newline] == pytest.approx(sum(both) / 2, rel=1e-12)
 
 
+@pytest.mark.parametrize("benchmark", list(CONFIG_OF_BENCHMARK))
+def test_every_config_reads_under_its_released_file_names(tmp_path, benchmark):
+    """MATH-500's `gpt4o_s1_merged.json` takes `gpt4o_s1_logprobs_partNN_of_03_merged.jsonl`,
+    MMLU-Pro's 31 parts, HumanEval's single file; each reads as the same replies in one file."""
+    replies = {"3": raw_reply(), "9": raw_reply('Halve 8.\n\t"x"')}
+    folder = write(tmp_path / "released", replies, benchmark=benchmark)
+    traces_name, logprob_names = RELEASED_FILES[folder.name]
+    assert sorted(p.name for p in folder.iterdir()) == sorted([traces_name, *logprob_names])
+    records = read_released(tmp_path / "released", benchmark)
+    assert [(r.id, r.trace) for r in records] == [("3", REASONING), ("9", 'Halve 8.\n\t"x"')]
+    write(tmp_path / "whole", replies, benchmark="humaneval")
+    whole = read_released(tmp_path / "whole", "humaneval")
+    for got, expected in zip(records, whole, strict=True):
+        assert (got.token_texts, got.token_logprobs) == (
+            expected.token_texts,
+            expected.token_logprobs,
+        )
+        assert got.meta == expected.meta
+
+
+def test_a_lone_traces_file_takes_the_lone_logprob_set_whatever_its_name(tmp_path):
+    folder = write(tmp_path, {"7": raw_reply()}, benchmark="humaneval")
+    (folder / "gpt4o_s1.json").rename(folder / "completions.json")
+    (record,) = read_released(tmp_path, "humaneval")
+    assert record.trace == REASONING
+
+
+def test_which_traces_file_the_logprob_files_belong_to(tmp_path):
+    folder = write(tmp_path, {"7": raw_reply()})
+    (folder / "summary.json").write_text("{}")  # a second .json: the name decides, not the count
+    (record,) = read_released(tmp_path, "gsm8k")
+    assert record.trace == REASONING
+    (folder / "gpt4o_s1_new.json").rename(folder / "completions.json")
+    listing = (
+        "traces files there: ['completions.json', 'summary.json'], logprob files: "
+        f"{RELEASED_FILES['gsm8k'][1]}"
+    )
+    with pytest.raises(RBridgeError) as caught:
+        read_released(tmp_path, "gsm8k")
+    assert str(caught.value) == (
+        f"released traces: expected one .json traces file with its logprob files in {folder} "
+        f"({listing}); name one with the mapping key 'traces_file'"
+    )
+    with pytest.raises(RBridgeError) as caught:
+        read_released(tmp_path, "gsm8k", ReleasedMapping(traces_file="completions.json"))
+    assert str(caught.value) == (
+        f"released traces: {folder}: no logprob files belong to completions.json ({listing}); "
+        "a logprob file belongs to the traces file whose stem is its name without `.jsonl`, "
+        "`_logprobs` and `_partNN_of_MM`, e.g. completions_logprobs_part01_of_03.jsonl"
+    )
+
+
 def test_a_part_missing_from_a_sequence(tmp_path, capsys):
-    folder = write(tmp_path, {"7": raw_reply()}, parts=3, drop=2)
+    folder = write(tmp_path, {"7": raw_reply()}, drop=2)
     message = (
-        f"released traces: {folder}: the logprob files of gpt4o_s1 are an incomplete sequence: "
-        "['part02_of_03'] missing (found gpt4o_s1_logprobs_part01_of_03.jsonl, "
-        "gpt4o_s1_logprobs_part03_of_03.jsonl)"
+        f"released traces: {folder}: the logprob files of gpt4o_s1_new are an incomplete "
+        "sequence: ['part02_of_03'] missing (found gpt4o_s1_new_logprobs_part01_of_03.jsonl, "
+        "gpt4o_s1_new_logprobs_part03_of_03.jsonl)"
     )
     with pytest.raises(RBridgeError) as caught:
         read_released(tmp_path, "gsm8k")
@@ -89,15 +137,15 @@ def test_replies_that_break_the_format(tmp_path, reply, field, message):
     with pytest.raises(RBridgeError) as caught:
         read_released(tmp_path, "gsm8k")
     assert str(caught.value).startswith(
-        f"{folder / 'gpt4o_s1.json'} [1], id '7', field '{field}': {message}"
+        f"{folder / 'gpt4o_s1_new.json'} [1], id '7', field '{field}': {message}"
     )
 
 
 def test_a_stream_that_does_not_spell_the_reply(tmp_path):
     reply = raw_reply()
-    folder = write(tmp_path, {"7": reply}, spell=reply.replace("2", "3"))
+    folder = write(tmp_path, {"7": reply}, benchmark="humaneval", spell=reply.replace("2", "3"))
     with pytest.raises(RBridgeError) as caught:
-        read_released(tmp_path, "gsm8k")
+        read_released(tmp_path, "humaneval")
     at = reply.index("2")
     assert str(caught.value) == (
         f"{folder / 'gpt4o_s1.json'} [0], id '7', field 'response': the logprob stream does not "
@@ -110,11 +158,8 @@ def test_a_stream_that_does_not_spell_the_reply(tmp_path):
 def test_rows_of_lists_and_bytes(tmp_path):
     """One row per completion holding parallel lists, `bytes` splitting the emoji over two
     tokens."""
-    folder = tmp_path / "traces" / "gsm8k"
-    folder.mkdir(parents=True)
     replies = [raw_reply(), json.dumps({"reasoning": "é🦆", "final_answer": 1}, ensure_ascii=False)]
     entries = [{"id": i, "question": "q", "response": r} for i, r in enumerate(replies)]
-    (folder / "gpt4o_s1.json").write_text(json.dumps(entries))
     raw = replies[1].encode("utf-8")
     duck = raw.index("🦆".encode())
     chunks = [raw[: duck + 2], raw[duck + 2 :]]
@@ -127,8 +172,8 @@ def test_rows_of_lists_and_bytes(tmp_path):
             "bytes": [list(c) for c in chunks],
         },
     ]
-    (folder / "gpt4o_s1_logprobs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    first, second = read_released(tmp_path, "gsm8k")
+    write_config(tmp_path, "humaneval", entries, rows)
+    first, second = read_released(tmp_path, "humaneval")
     assert (first.id, first.trace, set(first.token_logprobs)) == ("0", REASONING, {-0.5})
     assert (second.id, second.trace) == ("1", "é🦆")
     # 'é' lies in the first token; '🦆' is completed by the second, so all of it is the second's
@@ -173,20 +218,37 @@ def test_mapping_file_values(tmp_path):
 
 
 def test_inspect_names_what_it_cannot_read(tmp_path):
-    write(tmp_path, {"7": raw_reply()}, parts=2, drop=1)
+    write(tmp_path, {"7": raw_reply()}, drop=1)
     printed = inspect_released(tmp_path)
-    assert "the logprob files of gpt4o_s1 are an incomplete sequence: ['part01_of_02'] missing" in (
-        printed
+    assert (
+        "the logprob files of gpt4o_s1_new are an incomplete sequence: ['part01_of_03'] missing"
+        in printed
     )
     with pytest.raises(RBridgeError, match=r"no traces/<config>/ folders"):
         inspect_released(tmp_path / "traces" / "gsm8k")
 
 
+@pytest.mark.parametrize("where", ["missing", "file"])
+def test_inspect_a_folder_that_is_not_there(tmp_path, capsys, where):
+    path = tmp_path / "rBridge"
+    what = "no such folder"
+    if where == "file":
+        path.write_text("")
+        what = "a file, not a folder"
+    argv = ["traces", "import", "--format", "released", "--inspect", str(path)]
+    assert rbridge_main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"rbridge traces: error: {path}: {what}; pass the folder that holds traces/ (a local "
+        "copy of the trillionlabs/rBridge dataset)\n"
+    )
+
+
 def test_a_completion_stored_as_its_decoded_reasoning(tmp_path):
     """The traces file may hold `reasoning` decoded while the rows spell the whole reply."""
-    folder = write(tmp_path, {"7": REASONING, "8": "Add 2 and 3."}, spell=raw_reply())
+    replies = {"7": REASONING, "8": "Add 2 and 3."}
+    folder = write(tmp_path, replies, benchmark="humaneval", spell=raw_reply())
     with pytest.raises(RBridgeError) as caught:
-        read_released(tmp_path, "gsm8k")
+        read_released(tmp_path, "humaneval")
     assert str(caught.value).startswith(
         f"{folder / 'gpt4o_s1.json'} [1], id '8', field 'response': is neither the JSON reply "
         "its logprob stream spells nor that reply's reasoning"
@@ -197,5 +259,5 @@ def test_a_completion_stored_as_its_decoded_reasoning(tmp_path):
     (folder / "gpt4o_s1_logprobs.jsonl").write_text(
         "".join(json.dumps(r) + "\n" for r in rows if r["id"] == "7")
     )
-    (record,) = read_released(tmp_path, "gsm8k")
+    (record,) = read_released(tmp_path, "humaneval")
     assert record.trace == REASONING and record.meta["completion"] == raw_reply()

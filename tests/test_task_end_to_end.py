@@ -83,6 +83,7 @@ def test_stock_lm_eval_cli_matches_independent_computation(
     assert metadata["traces"] == str(gsm8k_traces) and metadata["scoring"] == "pieces"
     assert metadata["traces_source"] == str(gsm8k_traces.resolve())
     assert metadata["frontier_models"] == ["tiny-frontier"] and metadata["pack_documents"] == 3
+    assert metadata["questions_without_trace"] == metadata["benchmark_questions"] - 3 == 1316
 
 
 def test_rbridge_eval_matches_independent_computation(llama_dir, gsm8k_traces, data_dir, tmp_path):

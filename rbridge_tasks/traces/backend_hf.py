@@ -38,6 +38,7 @@ class HFModel:
         max_new_tokens: int = 1024,
         stop: Sequence[str] | None = None,
         prompt_format: str = "auto",
+        local_files_only: bool = False,
     ):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -52,9 +53,13 @@ class HFModel:
         self.prompt_format = check_prompt_format(prompt_format)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(model)
+            self.tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=local_files_only)
             self.model = AutoModelForCausalLM.from_pretrained(
-                model, dtype="auto" if dtype == "auto" else getattr(torch, dtype)
+                model,
+                dtype="auto" if dtype == "auto" else getattr(torch, dtype),
+                local_files_only=local_files_only,
+                # transformers 5 looks for a PEFT adapter without passing local_files_only on
+                adapter_kwargs={"local_files_only": local_files_only},
             )
         except (OSError, ValueError) as exc:
             raise RBridgeError(
@@ -164,10 +169,12 @@ class HFModel:
             return None
         return (
             f"{label}: needs {length} tokens (prompt + trace/new tokens), more "
-            f"than model {self.model_name!r} handles ({self.max_length}); pass --skip-too-long "
-            "to list such records in the skipped file and go on"
+            f"than model {self.model_name!r} handles ({self.max_length})"
         )
 
     def _check_length(self, length: int, label: str) -> None:
         if (problem := self._length_problem(length, label)) is not None:
-            raise RBridgeError(problem)
+            raise RBridgeError(
+                f"{problem}; pass --skip-too-long to list such records in the skipped file and "
+                "go on"
+            )

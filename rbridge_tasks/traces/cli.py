@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rbridge_tasks.benchmarks import BENCHMARK_NAMES, load_questions
 from rbridge_tasks.errors import RBridgeError
@@ -171,8 +172,8 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument(
         "--min-coverage",
         type=float,
-        default=0.0,
-        help="fail when a benchmark's share of questions with a trace is lower",
+        help="fail when a benchmark's share of questions with a trace is lower (without it, a "
+        "share below 25%% is a warning)",
     )
     val.add_argument("--strict", action="store_true", help="fail on warnings too")
     val.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -211,6 +212,7 @@ def _local_model(
     args: argparse.Namespace, *, max_new_tokens: int = 1, stop: Sequence[str] | None = None
 ):
     """The hf or vllm model (teacher forcing needs no new tokens: max_new_tokens=1)."""
+    cached_only = _check_model_source(args.model)
     if args.backend == "hf":
         from rbridge_tasks.traces.backend_hf import HFModel
 
@@ -223,6 +225,7 @@ def _local_model(
             max_new_tokens=max_new_tokens,
             stop=stop,
             prompt_format=args.prompt_format,
+            local_files_only=cached_only,
         )
     from rbridge_tasks.traces.backend_vllm import VLLMModel
 
@@ -236,6 +239,37 @@ def _local_model(
         prompt_format=args.prompt_format,
         tensor_parallel_size=args.tensor_parallel_size,
     )
+
+
+def _check_model_source(model: str) -> bool:
+    """Whether `--model` must load from the hub's local cache only; one line at once for a path
+    that is no folder, and for a hub id neither cached nor reachable (transformers would retry
+    for most of a minute)."""
+    from rbridge_tasks.hub import hub_unreachable
+
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return False
+    if path.exists():
+        raise RBridgeError(f"--model {model}: a file, not a model folder")
+    # a hub id is NAME or ORG/NAME; anything else can only be a path
+    if model.startswith(("/", ".", "~")) or model.count("/") > 1:
+        raise RBridgeError(f"--model {model}: no such folder")
+    offline = hub_unreachable()
+    if offline is None:
+        return False
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = isinstance(try_to_load_from_cache(model, "config.json"), str)
+    except ValueError:  # not a valid hub id either
+        raise RBridgeError(f"--model {model}: no such folder") from None
+    if not cached:
+        raise RBridgeError(
+            f"--model {model}: not a local folder, and the Hugging Face hub is unreachable "
+            f"({offline}) with no copy of it in the hub cache; pass a local model folder"
+        )
+    return True
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -325,7 +359,7 @@ def _confidences(args: argparse.Namespace) -> int:
     )
     print(
         f"{args.output}: {summary.written} trace(s) with confidences from {args.model}, "
-        f"{summary.already_done} already done or skipped"
+        f"{summary.already_done} already done, skipped: {_skipped(summary.skipped)}"
     )
     return 0
 
@@ -381,7 +415,7 @@ def _skipped(counts: dict[str, int]) -> str:
 
 def _validate(args: argparse.Namespace) -> int:
     from rbridge_tasks.traces.stats import format_summary
-    from rbridge_tasks.traces.validate import SHOWN_IDS, validate_pack
+    from rbridge_tasks.traces.validate import LOW_COVERAGE, SHOWN_IDS, validate_pack
 
     report = validate_pack(args.path, data_dir=args.data_dir, text_only=args.text_only)
     failures = report.failures(min_coverage=args.min_coverage, strict=args.strict)
@@ -396,6 +430,11 @@ def _validate(args: argparse.Namespace) -> int:
             print(format_summary(b.stats))
             for problem, ids in b.warnings.items():
                 print(f"  warning: {problem}: {len(ids)} record(s), e.g. ids {ids[:SHOWN_IDS]}")
+            if args.min_coverage is None and b.low_coverage:
+                print(
+                    f"  warning: coverage {b.coverage:.2%} is below {LOW_COVERAGE:.0%} of the "
+                    "benchmark's questions (pass --min-coverage F to set your own bar)"
+                )
         print(
             "FAILED: " + "; ".join(failures)
             if failures

@@ -17,8 +17,9 @@ text, `meta.trace_token_ids` the confidence model's token ids (one per frontier 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -40,8 +41,9 @@ _TOKEN_META = ("completion_token_ids", "trace_token_start", "trace_token_ids")
 @dataclass
 class ConfidenceSummary:
     records: int
-    already_done: int
+    already_done: int  # in the output or its skipped file before this run
     written: int = 0
+    skipped: Counter = field(default_factory=Counter)  # left out by this run, by reason
 
 
 def add_confidences(
@@ -75,24 +77,24 @@ def add_confidences(
         settings["prompt_format"] = model.prompt_format
     with TraceAppender(out_path, settings=("confidence_settings", settings)) as appender:
         skip_log = SkipLog(out_path.with_name(out_path.name + SKIPPED_SUFFIX))
-        too_long = getattr(model, "too_long", None)  # local models know their context
-        if skip_too_long and too_long is not None:  # before batching: the rest batch as before
-            for record in records:
-                key = (record.benchmark, record.id)
-                if key in appender.done_ids or key in skip_log.keys:
-                    continue
-                label = f"{in_path}, id {record.id!r}"
-                if problem := too_long(context_of(record), record.trace, label):
-                    skip_log.add(_as_question(record), TOO_LONG, record.answer, problem)
 
         def is_done(record: TraceRecord) -> bool:
             key = (record.benchmark, record.id)
             return key in appender.done_ids or key in skip_log.keys
 
         summary = ConfidenceSummary(len(records), sum(map(is_done, records)))
+        too_long = getattr(model, "too_long", None)  # local models know their context
+        if skip_too_long and too_long is not None:  # before batching: the rest batch as before
+            for record in records:
+                if is_done(record):
+                    continue
+                label = f"{in_path}, id {record.id!r}"
+                if problem := too_long(context_of(record), record.trace, label):
+                    skip_log.add(_as_question(record), TOO_LONG, record.answer, problem)
+                    summary.skipped[TOO_LONG] += 1
         bar = tqdm(
             total=len(records),
-            initial=summary.already_done,
+            initial=summary.already_done + summary.skipped.total(),
             unit="trace",
             desc=f"confidences {model.model_name}",
             disable=not progress,

@@ -66,9 +66,8 @@ def generated(tmp_path_factory, memorised_dir, data_dir):
 @pytest.fixture(scope="module")
 def released(generated, tmp_path_factory):
     root = tmp_path_factory.mktemp("rBridge")
-    write_released_layout(generated["gsm8k"], root, parts=3)
-    write_released_layout(generated["math500"], root, parts=3, merged=True)
-    write_released_layout(generated["humaneval"], root)
+    for records in generated.values():
+        write_released_layout(records, root)
     return root
 
 
@@ -80,18 +79,14 @@ def same_as_generated(read, generated) -> None:
 
 
 def test_the_reader_reproduces_the_generators_pack(generated, released):
-    names = sorted(p.name for p in (released / "traces").rglob("*.json*"))
+    names = sorted(str(p.relative_to(released)) for p in (released / "traces").rglob("*.json*"))
     assert names == [
-        "gpt4o_s1.json",
-        "gpt4o_s1.json",
-        "gpt4o_s1.json",
-        "gpt4o_s1_logprobs.jsonl",
-        "gpt4o_s1_logprobs_part01_of_03.jsonl",
-        "gpt4o_s1_logprobs_part01_of_03_merged.jsonl",
-        "gpt4o_s1_logprobs_part02_of_03.jsonl",
-        "gpt4o_s1_logprobs_part02_of_03_merged.jsonl",
-        "gpt4o_s1_logprobs_part03_of_03.jsonl",
-        "gpt4o_s1_logprobs_part03_of_03_merged.jsonl",
+        "traces/gsm8k/gpt4o_s1_new.json",
+        *(f"traces/gsm8k/gpt4o_s1_new_logprobs_part0{n}_of_03.jsonl" for n in (1, 2, 3)),
+        "traces/humaneval/gpt4o_s1.json",
+        "traces/humaneval/gpt4o_s1_logprobs.jsonl",
+        *(f"traces/math500/gpt4o_s1_logprobs_part0{n}_of_03_merged.jsonl" for n in (1, 2, 3)),
+        "traces/math500/gpt4o_s1_merged.json",
     ]
     for benchmark, records in generated.items():
         assert [r.trace for r in records] == REASONINGS[: len(records)]
@@ -109,8 +104,8 @@ def test_import_cli_and_inspect(generated, released, tmp_path, capsys):
     printed = capsys.readouterr().out
     folder = released / "traces" / "math500"
     assert (
-        f"{folder}:\n  traces file: gpt4o_s1.json, 2 completion(s); fields: correct (bool), "
-        in (printed)
+        f"{folder}:\n  traces file: gpt4o_s1_merged.json, 2 completion(s) (a JSON array); fields: "
+        "correct (bool), " in (printed)
     )
     assert "id (str), pred (str), question (str), response (str)" in printed
     assert (
@@ -121,11 +116,15 @@ def test_import_cli_and_inspect(generated, released, tmp_path, capsys):
     first = json.loads((folder / "gpt4o_s1_logprobs_part01_of_03_merged.jsonl").open().readline())
     assert f"  sample row: {json.dumps(first, ensure_ascii=False)}" in printed
     for line in (
+        "    trace_id: 'id'",
         "    trace: 'response'",
         "    answer: 'pred'",
+        "  rows: one row per token; row fields used:",
+        "    logprob_trace_id: 'id'",
         "    logprob_token: 'token'",
         "    logprob_position: none of ['position', 'token_index', 'token_idx', 'pos']",
         "    logprob_bytes: 'bytes'",
+        "  join: rows' 'id' = completions' 'id'",
         '  reads as math500: 2 record(s) (JSON replies); first: \'Step 1: "x" \\\\ y/z\\n\\t',
         "  reads as humaneval: 1 record(s) (JSON replies)",
         "  reads as gsm8k: 3 record(s) (JSON replies)",

@@ -109,8 +109,46 @@ def test_warnings_list_the_records_and_fail_under_strict(records, data_dir, tmp_
         "no answer": ["1"],
     }
     assert traces_main(["validate", str(path), "--data-dir", str(data_dir)]) == 0
-    assert traces_main(["validate", str(path), "--data-dir", str(data_dir), "--strict"]) == 1
+    argv = ["validate", str(path), "--data-dir", str(data_dir), "--strict", "--min-coverage", "0"]
+    assert traces_main(argv) == 1
     assert "FAILED: 3 warning(s) under --strict" in capsys.readouterr().out
+
+
+def test_a_pack_covering_few_questions_is_a_warning(data_dir, tmp_path, capsys):
+    """100 of CommonsenseQA's 1221 validation questions (8%): --strict fails on it unless
+    --min-coverage sets a bar of the user's own."""
+    questions = load_questions("csqa", data_dir)[:100]
+    path = tmp_path / "csqa.jsonl"
+    write_traces(
+        path,
+        [
+            TraceRecord(
+                id=q.id, benchmark="csqa", question=q.question, trace="Think it over.",
+                frontier_model="m", token_texts=("Think", " it over."),
+                token_logprobs=(-0.5, -0.1), answer=q.gold, correct=True,
+            )
+            for q in questions
+        ],
+    )  # fmt: skip
+    (report,) = validate_pack(path, data_dir=data_dir).benchmarks
+    assert (report.questions, report.warnings, report.low_coverage) == (1221, {}, True)
+    base = ["validate", str(path), "--data-dir", str(data_dir)]
+    assert traces_main([*base, "--strict"]) == 1
+    printed = capsys.readouterr().out
+    assert "csqa: 100 trace(s) for 1221 questions (coverage 8.19%)" in printed
+    assert (
+        "  warning: coverage 8.19% is below 25% of the benchmark's questions (pass "
+        "--min-coverage F to set your own bar)"
+    ) in printed
+    assert printed.rstrip().endswith("FAILED: 1 warning(s) under --strict")
+    assert traces_main(base) == 0  # a warning, not an error
+    assert "warning: coverage 8.19%" in capsys.readouterr().out
+    assert traces_main([*base, "--strict", "--min-coverage", "0.05"]) == 0
+    assert "warning" not in capsys.readouterr().out
+    assert traces_main([*base, "--min-coverage", "0.1", "--json"]) == 1
+    report_json = json.loads(capsys.readouterr().out)
+    assert report_json["failures"] == ["csqa: coverage 8.19% is below --min-coverage 10.00%"]
+    assert report_json["benchmarks"]["csqa"]["low_coverage"] is True
 
 
 def test_errors_name_file_record_and_field(records, data_dir, tmp_path):
