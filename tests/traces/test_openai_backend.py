@@ -208,10 +208,16 @@ def test_ctrl_c_keeps_finished_records_and_the_rerun_completes_the_file(
     process = subprocess.Popen(
         command, stderr=subprocess.PIPE, text=True, env={**os.environ, "OPENAI_API_KEY": ""}
     )
+    def written() -> int:
+        return len(out.read_bytes().splitlines()) if out.exists() else 0
+
+    # the worker sends request 3 as soon as answer 2 is in, maybe before record 1 is written:
+    # interrupt once both the stall is reached and the two finished records are on disk
     deadline = time.monotonic() + 60
-    while len(openai_server.requests) < 3 and time.monotonic() < deadline:
+    while (len(openai_server.requests) < 3 or written() < 2) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(openai_server.requests) == 3, "the run never reached the stalled request"
+    assert written() == 2, "the two finished records were never written"
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == INTERRUPTED, stderr
