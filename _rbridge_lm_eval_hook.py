@@ -19,7 +19,7 @@ def _hook(kind, exc, tb, previous=sys.excepthook):
     text = str(exc)
     if lm_eval and isinstance(exc, ValueError) and text.startswith("Tasks not found:"):
         try:
-            from rbridge_tasks.lm_eval_cli import misspelt_task
+            from rbridge_tasks.harness.runner import misspelt_task
 
             names = [t.strip() for t in text.removeprefix("Tasks not found:").split(",")]
             messages = [m for m in map(misspelt_task, names) if m is not None]

@@ -107,7 +107,7 @@ def group_records() -> list[dict]:
     """Stand-in traces for the released counts: real reasoning text where the shared data has it
     (GPT-4o-mini GSM8K and CSQA, Gemini-1.5-Pro MMLU-Pro answers, MATH and HumanEval solutions),
     the question and options restated elsewhere."""
-    from rbridge_tasks.benchmarks import load_questions
+    from rbridge_tasks.questions.sources import load_questions
 
     rng = random.Random(1)
     texts: dict[str, list[str]] = {}
@@ -128,7 +128,7 @@ def group_records() -> list[dict]:
             if benchmark in texts:
                 trace = texts[benchmark][i % len(texts[benchmark])]
             elif benchmark == "mmlu_pro" and gemini.get(q.id, "").strip():
-                trace = gemini[q.id]
+                trace = gemini[q.id][:3000]  # the longest would not fit a 2,048-token model
             elif benchmark in ("math500", "humaneval"):
                 trace = q.gold if len(q.gold) > 40 else f"{q.question}\nSo the answer is {q.gold}."
             else:

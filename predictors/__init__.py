@@ -1,10 +1,11 @@
-"""Predict large-model accuracy from small proxy models' lm-eval scores (rBridge, issue 5).
+"""Predict large-model accuracy from small proxy models' lm-eval scores (`rbridge predict`).
 
-lm-eval results files -> tidy table (`ingest`) -> proxy/target pairs by recipe (`join`) -> fit
-forms as scikit-learn regressors (`estimators`, `selection`) -> CV, groups, extrapolation,
-transfer (`evaluation`), ranking agreement (`ranking`), bootstrap intervals (`intervals`) ->
-reports, plots and the `rbridge predict` CLI (`commands`, `report`, `plots`, `cli`).
-Published CSV/YAML accuracy tables come in as lm-eval results files through `tables`.
+lm-eval results files -> a tidy table, proxy and target runs joined by recipe (`data`) -> curve
+forms as scikit-learn regressors, chosen by held-out error, with intervals and decision accuracy
+(`fitting`) -> Markdown, JSON and plots for each command (`reports`) -> the command line (`cli`).
+
+May import: rbridge_tasks.core and rbridge_tasks.formula; never the lm-eval glue
+(rbridge_tasks.harness), so prediction needs no task, model or trace.
 """
 
 from importlib import import_module
@@ -12,15 +13,15 @@ from typing import Any
 
 # Imported on first use (PEP 562), so that `rbridge predict --help` loads no scikit-learn.
 _EXPORTS = {
-    "ExponentialFit": "predictors.estimators",
-    "ExtrapolationWarning": "predictors.estimators",
-    "FormSelector": "predictors.selection",
-    "LinearFit": "predictors.estimators",
-    "LogarithmicFit": "predictors.estimators",
-    "QuadraticFit": "predictors.estimators",
-    "SigmoidFit": "predictors.estimators",
-    "TooFewPointsWarning": "predictors.estimators",
-    "TwoStepLadder": "predictors.estimators",
+    "ExponentialFit": "predictors.fitting.estimators",
+    "ExtrapolationWarning": "predictors.fitting.estimators",
+    "FormSelector": "predictors.fitting.selection",
+    "LinearFit": "predictors.fitting.estimators",
+    "LogarithmicFit": "predictors.fitting.estimators",
+    "QuadraticFit": "predictors.fitting.estimators",
+    "SigmoidFit": "predictors.fitting.estimators",
+    "TooFewPointsWarning": "predictors.fitting.estimators",
+    "TwoStepLadder": "predictors.fitting.estimators",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -37,13 +37,13 @@ from predictors.choices import (
     ROW_CHOICES,
     SELECT_NAMES,
 )
-from rbridge_tasks.errors import RBridgeError
+from rbridge_tasks.core.errors import RBridgeError
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from predictors.fitting import FitOptions
-    from predictors.join import Joined, Side
+    from predictors.data.join import Joined, Side
+    from predictors.fitting.fit import FitOptions
 
 
 def _lazy(name: str) -> ModuleType:
@@ -60,7 +60,9 @@ def _lazy(name: str) -> ModuleType:
     return module
 
 
-commands, plots, report = (_lazy(f"predictors.{m}") for m in ("commands", "plots", "report"))
+commands, plots, report = (
+    _lazy(f"predictors.reports.{m}") for m in ("commands", "plots", "report")
+)
 
 GATE_FAILED = 1
 
@@ -71,8 +73,8 @@ def main(argv: list[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed its message
         return int(exc.code or 0)
-    from predictors.estimators import ExtrapolationWarning, FitWarning, TooFewPointsWarning
-    from predictors.join import RunMismatchWarning
+    from predictors.data.join import RunMismatchWarning
+    from predictors.fitting.estimators import ExtrapolationWarning, FitWarning, TooFewPointsWarning
 
     shown = (ExtrapolationWarning, TooFewPointsWarning, RunMismatchWarning, FitWarning)
     with warnings.catch_warnings(record=True) as caught:
@@ -258,7 +260,7 @@ def _data_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--target-task",
         help="task, glob or comma list (averaged), or a benchmark name; default: the "
-        "accuracy target of an rbridge_<benchmark> proxy task (predictors/targets.py)",
+        "accuracy target of an rbridge_<benchmark> proxy task (predictors/data/targets.py)",
     )
     g.add_argument(
         "--target-metric", help="default: the accuracy-targets table's metric for the task"
@@ -397,9 +399,9 @@ def _cmd_rank(args: argparse.Namespace) -> Result:
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> Result:
-    from predictors.fitfile import load_fit
-    from predictors.ingest import load_results
-    from predictors.join import select_scores
+    from predictors.data.ingest import load_results
+    from predictors.data.join import select_scores
+    from predictors.fitting.fitfile import load_fit
 
     fit = load_fit(args.fit)
     candidates = select_scores(
@@ -432,9 +434,9 @@ def _cmd_leaderboard(args: argparse.Namespace) -> Result:
 
 
 def _cmd_gate(args: argparse.Namespace) -> Result:
-    from predictors.fitfile import load_fit
-    from predictors.ingest import load_results
-    from predictors.join import select_scores
+    from predictors.data.ingest import load_results
+    from predictors.data.join import select_scores
+    from predictors.fitting.fitfile import load_fit
 
     fit = load_fit(args.fit)
     side = _candidate_side(fit.proxy, args.where)
@@ -456,8 +458,9 @@ def _cmd_gate(args: argparse.Namespace) -> Result:
 
 
 def _cmd_compare(args: argparse.Namespace) -> Result:
-    from predictors import compare, datadecide
-    from predictors.ingest import load_results
+    from predictors.data import datadecide
+    from predictors.data.ingest import load_results
+    from predictors.reports import compare
 
     tidy = load_results(args.results, args.pattern)
     benchmarks = [compare.Benchmark.parse(b, tuple(args.target_where)) for b in args.benchmark]
@@ -480,7 +483,7 @@ def _cmd_compare(args: argparse.Namespace) -> Result:
 
 
 def _cmd_import_table(args: argparse.Namespace) -> Result:
-    from predictors.tables import MetricColumn, TableSpec, plan_results, write_results
+    from predictors.data.tables import MetricColumn, TableSpec, plan_results, write_results
 
     spec = TableSpec(
         metrics=[MetricColumn.parse(m) for m in args.metric],
@@ -500,8 +503,8 @@ def _cmd_import_table(args: argparse.Namespace) -> Result:
 
 
 def _joined(args: argparse.Namespace, within: str | None = None) -> Joined:
-    from predictors.ingest import load_results
-    from predictors.join import Side, join, load_manifest
+    from predictors.data.ingest import load_results
+    from predictors.data.join import Side, join, load_manifest
 
     proxy_where, target_where = list(args.proxy_where), list(args.target_where)
     on, group_by = args.join_on or "recipe", args.group_by
@@ -559,7 +562,7 @@ def _joined(args: argparse.Namespace, within: str | None = None) -> Joined:
 
 def _target_defaults(args: argparse.Namespace) -> tuple[str, str, str | None]:
     """--target-task/-metric/-filter, the gaps filled from the accuracy-targets table."""
-    from predictors.targets import lookup
+    from predictors.data.targets import lookup
 
     entry = lookup(args.target_task or args.proxy_task)
     if entry is None and not (args.target_task and args.target_metric):
@@ -577,7 +580,7 @@ def _target_defaults(args: argparse.Namespace) -> tuple[str, str, str | None]:
 
 
 def _options(args: argparse.Namespace) -> FitOptions:
-    from predictors.fitting import FitOptions
+    from predictors.fitting.fit import FitOptions
 
     forms = tuple(f.strip() for f in args.forms.split(",") if f.strip())
     unknown = [f for f in forms if f not in FORM_NAMES]
@@ -663,7 +666,7 @@ def _emit(
 def _candidate_side(side: Side, where: list[str]) -> Side:
     """The fit's proxy score, read from new runs: same task, metric, filter and direction, but
     not the fit's --proxy-where (that picked the training runs, not the candidates)."""
-    from predictors.join import Side
+    from predictors.data.join import Side
 
     return Side(side.name, side.task, side.metric, side.filter, tuple(where), side.higher_is_better)
 

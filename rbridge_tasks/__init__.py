@@ -1,29 +1,25 @@
-"""rBridge for lm-evaluation-harness: score small proxy models on frontier reasoning traces."""
+"""rBridge for lm-evaluation-harness: score small proxy models on frontier reasoning traces.
 
-from importlib import resources
-from pathlib import Path
+The package by role (each subpackage's docstring says what it holds and what it may import):
+`core`, `questions`, `records`, `formula`, `backends`, `harness`, `traces`; `cli`, `commands`
+and `quickstart` on top. `evaluate` runs our tasks from Python; `tasks_path` is the folder of
+their YAMLs.
+"""
+
+from rbridge_tasks.core.resources import tasks_path
 
 __version__ = "0.1.0"
 
 
-def tasks_path() -> Path:
-    """Directory holding the task YAMLs, for `lm_eval --include_path`.
-
-    The YAMLs live in the repository's top-level `task_configs/` and are installed as the
-    `rbridge_tasks.task_configs` package, so editable and wheel installs resolve alike.
-    """
-    return Path(str(resources.files("rbridge_tasks.task_configs")))
-
-
 def _one_line_errors_under_lm_eval() -> None:
-    from rbridge_tasks import lm_eval_errors
+    from rbridge_tasks.harness import one_line_errors
 
-    if lm_eval_errors.under_lm_eval_cli():
-        lm_eval_errors.install()
+    if one_line_errors.under_lm_eval_cli():
+        one_line_errors.install()
 
 
 _one_line_errors_under_lm_eval()
 
-from rbridge_tasks.api import evaluate  # noqa: E402  (needs tasks_path above)
+from rbridge_tasks.harness.api import evaluate  # noqa: E402  (the hook is installed first)
 
 __all__ = ["evaluate", "tasks_path"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from rbridge_tasks import __version__, tasks_path
-from rbridge_tasks.errors import RBridgeError, os_error_message
+from rbridge_tasks.commands import SUBCOMMANDS, guarded
 
 USAGE = """usage: rbridge [--version] <command> [args]
 
@@ -29,32 +29,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rbridge {__version__} (lm-eval {version('lm_eval')})")
         return 0
     command, rest = args[0], args[1:]
-    try:
-        if command == "tasks-path":
-            print(tasks_path())
-            return 0
-        if command == "eval":
-            from rbridge_tasks.lm_eval_cli import run_eval
+    if command == "tasks-path":
+        print(tasks_path())
+        return 0
+    if command == "quickstart":
+        from rbridge_tasks.quickstart import main as quickstart
 
-            return run_eval(rest)
-        if command == "traces":
-            from rbridge_tasks.traces.cli import main as traces_main
-
-            return traces_main(rest)
-        if command == "predict":
-            from predictors.cli import main as predict_main
-
-            return predict_main(rest)
-        if command == "quickstart":
-            from rbridge_tasks.quickstart import main as quickstart_main
-
-            return quickstart_main(rest)
-    except RBridgeError as exc:
-        print(f"rbridge {command}: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # an output folder that is a file, a read-only or full disk, ...
-        print(f"rbridge {command}: error: {os_error_message(exc)}", file=sys.stderr)
-        return 2
+        return guarded(command, quickstart, rest)
+    if command in SUBCOMMANDS:
+        return guarded(command, SUBCOMMANDS[command], rest)
     print(f"rbridge: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
     return 2
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
-from rbridge_tasks.errors import RBridgeError
+from rbridge_tasks.core.errors import RBridgeError
 
 SHIPPED = "quickstart_data"
 TEST_ROWS = "gsm8k_test_0-23.jsonl"
@@ -271,10 +271,10 @@ def _train_proxy(proxy: Proxy, tokenizer, texts: list[str], out: Path) -> None:
 
 def _rbridge(*argv: str) -> None:
     """Run one `rbridge` command in this process, as the user would type it."""
-    from rbridge_tasks.cli import main
+    from rbridge_tasks.commands import SUBCOMMANDS, guarded
 
     _say("$ rbridge " + shlex.join(argv))
-    code = main(list(argv))
+    code = guarded(argv[0], SUBCOMMANDS[argv[0]], list(argv[1:]))
     if code != 0:  # the command has said why, in one line, under the command it prints
         raise SystemExit(code)
 

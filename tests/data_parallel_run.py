@@ -16,7 +16,7 @@ from lm_eval import simple_evaluate
 from lm_eval.tasks import TaskManager
 
 from rbridge_tasks import tasks_path
-from rbridge_tasks.hf_rbridge import HFRBridgeLM
+from rbridge_tasks.backends.hf import HFRBridgeLM
 
 model_dir, traces, data_dir, limit, out = sys.argv[1:6]
 Accelerator(cpu=True)  # the process group HFLM's own Accelerator() then joins

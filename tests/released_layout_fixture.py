@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rbridge_tasks.records import TraceRecord
-from rbridge_tasks.released import CONFIG_OF_BENCHMARK
+from rbridge_tasks.records.released import CONFIG_OF_BENCHMARK
+from rbridge_tasks.records.schema import TraceRecord
 
 
 def _parts(pattern: str, count: int) -> list[str]:

@@ -1,4 +1,6 @@
-"""The paper's baselines (`rbridge_baselines`) against a direct forward pass, in both modes."""
+"""The paper's baselines (`rbridge_baselines`) against a direct forward pass, through our
+one-pass backend and through stock `hf` (its `loglikelihood` pieces): the same tokens, those
+covering each continuation, are counted either way."""
 
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ import torch
 from trace_fixtures import write_benchmark_traces
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from rbridge_tasks.api import evaluate
-from rbridge_tasks.benchmarks import BENCHMARK_NAMES, load_questions
+from rbridge_tasks.harness.api import evaluate
+from rbridge_tasks.questions.sources import BENCHMARK_NAMES, load_questions
 
 
 @pytest.fixture(scope="module")
@@ -20,17 +22,12 @@ def traces(tmp_path_factory, frontier_dir):
     return write_benchmark_traces(tmp_path_factory.mktemp("baselines"), frontier_dir, 1)
 
 
-def continuation_logprobs(model_dir, context: str, text: str, pieces: bool) -> list[float]:
-    """Log-probabilities of the continuation's tokens: document mode scores the tokens covering
-    its characters; lm-eval's loglikelihood those of encode(context + text) beyond
-    encode(context without its trailing whitespace)."""
+def continuation_logprobs(model_dir, context: str, text: str) -> list[float]:
+    """Log-probabilities of the tokens covering the continuation's characters."""
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     enc = tokenizer(context + text, return_offsets_mapping=True)
-    if pieces:
-        first = len(tokenizer(context.rstrip()).input_ids)
-    else:
-        first = next(i for i, (_, end) in enumerate(enc.offset_mapping) if end > len(context))
+    first = next(i for i, (_, end) in enumerate(enc.offset_mapping) if end > len(context))
     with torch.no_grad():
         logits = model(torch.tensor([enc.input_ids])).logits[0].double()
     logprobs = torch.log_softmax(logits, -1)
@@ -63,7 +60,7 @@ def test_baselines_match_a_direct_forward_pass(model, gpt2_dir, traces, data_dir
             assert "mpca" not in sample
         context = sample["doc"]["prompt"] + " "
         for name, text in expected_texts.items():
-            lps = continuation_logprobs(gpt2_dir, context, text, pieces=model == "hf")
+            lps = continuation_logprobs(gpt2_dir, context, text)
             if name == "mpca":
                 assert sample["mpca"] == pytest.approx(math.exp(sum(lps)), rel=1e-4, abs=1e-12)
                 assert sample["mpca_nll"] == pytest.approx(-sum(lps), abs=1e-4)

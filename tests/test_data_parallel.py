@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from trace_fixtures import real_texts, record, write_jsonl
 
-from rbridge_tasks.api import evaluate
+from rbridge_tasks.harness.api import evaluate
 
 TORCHRUN = shutil.which("torchrun", path=os.path.dirname(sys.executable))
 RUNNER = Path(__file__).with_name("data_parallel_run.py")

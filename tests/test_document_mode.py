@@ -17,15 +17,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import reference
-from lm_eval.models.huggingface import HFLM
 from lm_eval_runs import task_manager
 from tiny_models import build_tiny_lm
 from trace_fixtures import real_texts, record, write_benchmark_traces, write_jsonl
 from transformers import AutoTokenizer
 
-from rbridge_tasks.api import evaluate
-from rbridge_tasks.benchmarks import BENCHMARK_NAMES
-from rbridge_tasks.errors import RBridgeError
+from rbridge_tasks.core.errors import RBridgeError
+from rbridge_tasks.harness.api import evaluate
+from rbridge_tasks.questions.sources import BENCHMARK_NAMES
 
 # Per document, against float64 references of float32 passes. Sums over a whole trace (a few
 # hundred tokens) get the same bound relative to their size.
@@ -100,7 +99,6 @@ def test_every_number_of_the_group_matches_the_reference(
             np.std([s["rbridge_nll"] for s in samples[task]], ddof=1) / math.sqrt(2), abs=1e-12
         )
         means.append(value)
-        assert results["configs"][task]["metadata"]["scoring"] == "document"
         hib = results["higher_is_better"][task]
         assert hib["rbridge_nll"] is False and hib["tok_top1"] is True
         assert hib["rbridge_weight_sum"] is None
@@ -181,7 +179,6 @@ def test_pieces_mode_on_stock_hf_matches_the_reference_and_document_mode(
     records = trace_records(six_traces)
     for benchmark in BENCHMARK_NAMES:
         task = f"rbridge_{benchmark}"
-        assert stock["configs"][task]["metadata"]["scoring"] == "pieces"
         by_id = {s["doc"]["id"]: s for s in document["samples"][task]}
         for sample in stock["samples"][task]:
             rec = records[(benchmark, sample["doc"]["id"])]
@@ -231,20 +228,21 @@ def test_a_trace_that_alone_does_not_fit_is_one_clear_error(
     ), done.stderr[-2000:]
 
 
-def test_a_stock_backend_asked_for_document_mode_says_what_to_do(gpt2_dir, gsm8k_pack, data_dir):
-    lm = HFLM(pretrained=str(gpt2_dir), device="cpu", batch_size=4)
+def test_a_backend_without_a_fast_tokenizer_says_what_to_do(gsm8k_pack, data_dir):
+    """Every lm-eval model answers document requests through its `loglikelihood`; one that has
+    no Hugging Face fast tokenizer to split traces with gets one clear line."""
     from lm_eval import simple_evaluate
+    from lm_eval.models.dummy import DummyLM
 
-    manager = task_manager(
-        pretrained=gpt2_dir, traces=gsm8k_pack, data_dir=data_dir, scoring="document"
-    )
-    with pytest.raises(
-        RBridgeError, match=r"cannot answer rBridge document requests .* hf-rbridge"
-    ):
-        simple_evaluate(model=lm, tasks=["rbridge_gsm8k"], task_manager=manager, bootstrap_iters=0)
-    with pytest.raises(RBridgeError, match=r"scoring=document needs a model .* --model hf-rbridge"):
-        evaluate("hf", ["rbridge_gsm8k"], model_args=f"pretrained={gpt2_dir}",
-                 metadata={"traces": str(gsm8k_pack), "scoring": "document"})  # fmt: skip
+    manager = task_manager(traces=gsm8k_pack, data_dir=data_dir)
+    with pytest.raises(RBridgeError, match=r"backend DummyLM has no Hugging Face fast tokenizer"):
+        simple_evaluate(model=DummyLM(), tasks=["rbridge_gsm8k"], task_manager=manager,
+                        bootstrap_iters=0)  # fmt: skip
+
+
+def test_the_removed_scoring_option_is_refused(gsm8k_pack, data_dir):
+    with pytest.raises(RBridgeError, match=r"--metadata scoring=\.\.\.: no longer an option"):
+        task_manager(traces=gsm8k_pack, data_dir=data_dir, scoring="pieces").load(["rbridge_gsm8k"])
 
 
 def test_a_misspelt_option_names_the_closest_one(gsm8k_pack, data_dir):

@@ -18,9 +18,9 @@ import pytest
 from lm_eval.api.task import ConfigurableTask
 from lm_eval.tasks._yaml_loader import load_yaml
 
-from rbridge_tasks.benchmarks import load_questions, normalise_text
-from rbridge_tasks.errors import RBridgeError
-from rbridge_tasks.fewshot import MMLU_PRO_DESCRIPTION, FewshotContext
+from rbridge_tasks.core.errors import RBridgeError
+from rbridge_tasks.questions.fewshot import MMLU_PRO_DESCRIPTION, FewshotContext
+from rbridge_tasks.questions.sources import load_questions, normalise_text
 
 LM_EVAL_TASKS = Path(lm_eval.__file__).parent / "tasks"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from rbridge_tasks import __version__
-from rbridge_tasks.documents import METADATA_KEYS
+from rbridge_tasks.harness.options import METADATA_KEYS
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -125,7 +125,7 @@ def test_errors_after_the_model_loads_are_one_line_too(tmp_path, gpt2_dir, data_
         ),
         (
             ["--tasks", "rbridge_gsm8k", "--metadata", "traces=.", "data_dir=."],
-            "'/no/such/model': no such folder",
+            "--model_args pretrained=/no/such/model: no such folder",
         ),
     ],
     ids=["task-typo", "limit-0", "tokenizer", "traces-file", "model-folder"],
@@ -252,7 +252,7 @@ def test_a_path_that_is_no_model_folder_is_one_line(tmp_path, kind):
     assert line.startswith(f"rbridge eval: error: --model_args pretrained={path}: ")
     expected = {
         "empty-folder": "not a model folder (no config.json; it holds ['notes.txt'])",
-        "file": "this is a file; pass the model's folder",
+        "file": "this is a file; pass the model's folder or a hub id",
         "bad-config": "its config.json cannot be read as a model's",
     }[kind]
     assert expected in line

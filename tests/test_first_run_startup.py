@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 from predictors.choices import DEFAULT_FORMS, FORM_NAMES, SELECT_NAMES
-from predictors.estimators import FORMS
-from predictors.selection import SELECT
+from predictors.fitting.estimators import FORMS
+from predictors.fitting.selection import SELECT
 
 HEAVY = ("sklearn", "pandas", "scipy", "matplotlib", "numpy", "torch", "lm_eval")
 

@@ -28,3 +28,27 @@ def test_numbers_are_the_recorded_ones(family, name, data_dir):
                     doc_id,
                     metric,
                 )
+
+
+def test_the_yamls_list_exactly_the_metrics_the_tasks_report():
+    """The template YAMLs are the one table of metric names and directions: `hf-rbridge`
+    reports every metric of the rBridge template (and the baselines' of theirs), and nothing
+    else, so no reported number goes without a declared direction."""
+    import yaml
+
+    from rbridge_tasks import tasks_path
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    for template, run_name in (("_default_template_yaml", "document"),
+                               ("_baselines_template_yaml", "baselines")):  # fmt: skip
+        listed = {m["metric"] for m in yaml.load((tasks_path() / template).read_text(), Loader)
+                  ["metric_list"]}  # fmt: skip
+        for family in FAMILIES:
+            for task, documents in RECORDED[f"{family}/{run_name}"].items():
+                reported = set().union(*documents.values())
+                if task.endswith("humaneval") and run_name == "baselines":
+                    reported |= {"mpca", "mpca_nll"}  # HumanEval has no short answer
+                assert reported == listed, (template, task)

@@ -14,9 +14,9 @@ import os
 import pytest
 
 from rbridge_tasks.cli import main as rbridge_main
-from rbridge_tasks.errors import RBridgeError
-from rbridge_tasks.jsonl import iter_jsonl, read_json
-from rbridge_tasks.trace_io import read_traces
+from rbridge_tasks.core.errors import RBridgeError
+from rbridge_tasks.core.jsonl import iter_jsonl, read_json
+from rbridge_tasks.records.files import read_traces
 
 
 def record(i: int, **overrides) -> dict:

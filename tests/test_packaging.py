@@ -10,6 +10,7 @@ from pathlib import Path
 from lm_eval.tasks import TaskManager
 
 from rbridge_tasks import tasks_path
+from rbridge_tasks.backends.models import MODELS
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = {
@@ -41,7 +42,10 @@ def test_wheel_ships_the_yamls_and_declares_entry_points(tmp_path):
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "rbridge = rbridge_tasks.cli:main" in text
-    assert "[lm_eval.tasks]" in text and "[lm_eval.metrics]" in text
+    assert "[lm_eval.tasks]" in text
+    # the plugin entry points name the classes of the one model table
+    for name, target in MODELS.items():
+        assert f"{name} = {target}" in text
     # the start-up hook of `_rbridge_lm_eval_hook.py`, at the top of site-packages
     assert {"rbridge-lm-eval-hook.pth", "_rbridge_lm_eval_hook.py"} <= names
     pth = zipfile.ZipFile(wheel).read("rbridge-lm-eval-hook.pth").decode()

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from rbridge_tasks.answer_lines import scored_span, strip_final_answer
-from rbridge_tasks.errors import RBridgeError
-from rbridge_tasks.records import parse_record
-from rbridge_tasks.trace_io import TraceAppender, read_traces, write_traces
+from rbridge_tasks.core.errors import RBridgeError
+from rbridge_tasks.records.answer_lines import scored_span, strip_final_answer
+from rbridge_tasks.records.files import TraceAppender, read_traces, write_traces
+from rbridge_tasks.records.schema import parse_record
 
 
 def good(**overrides) -> dict:

@@ -14,11 +14,12 @@ from lm_eval_runs import task_manager
 from released_layout_fixture import write_config
 from trace_fixtures import real_texts, record
 
-from rbridge_tasks.answer_lines import scored_span
-from rbridge_tasks.benchmarks import load_questions
-from rbridge_tasks.documents import TaskSettings, build_documents
-from rbridge_tasks.errors import RBridgeError
-from rbridge_tasks.released import ReleasedMapping, read_released
+from rbridge_tasks.core.errors import RBridgeError
+from rbridge_tasks.harness.documents import build_documents
+from rbridge_tasks.harness.options import TaskSettings
+from rbridge_tasks.questions.sources import load_questions
+from rbridge_tasks.records.answer_lines import scored_span
+from rbridge_tasks.records.released import ReleasedMapping, read_released
 
 FIELDS = {
     "id": "id",
@@ -173,7 +174,7 @@ def test_the_495_math500_traces_join_and_the_run_counts_the_questions_without_on
     settings = TaskSettings.from_metadata(
         {"benchmark": "math500", "traces": str(tmp_path), "data_dir": str(data_dir)}
     )
-    with caplog.at_level(logging.WARNING, logger="rbridge_tasks.documents"):
+    with caplog.at_level(logging.WARNING, logger="rbridge_tasks.harness.documents"):
         docs, provenance = build_documents(settings)
     assert (len(questions), len(without), len(docs)) == (500, 5, 495)
     assert [d["id"] for d in docs] == [q.id for q in kept]

@@ -12,8 +12,8 @@ import pytest
 from released_layout_fixture import RELEASED_FILES, config_folder, token_objects, write_config
 
 from rbridge_tasks.cli import main as rbridge_main
-from rbridge_tasks.errors import RBridgeError
-from rbridge_tasks.released import ReleasedMapping, read_released
+from rbridge_tasks.core.errors import RBridgeError
+from rbridge_tasks.records.released import ReleasedMapping, read_released
 
 QUESTION = "Janet has 2 ducks and buys 2 more. How many ducks?"
 REASONINGS = {"3": 'Add "2" and 2:\n\t2 + 2 = 4 🦆', "9": "Halve 8, then double it."}
@@ -242,7 +242,7 @@ def test_token_logprobs_without_a_completion_are_left_out_with_a_warning(
 ):
     completions, rows, _ = plain_shape()
     write_config(tmp_path, "gsm8k", completions[:1], rows)
-    with caplog.at_level(logging.WARNING, logger="rbridge_tasks.released"):
+    with caplog.at_level(logging.WARNING, logger="rbridge_tasks.records.released"):
         (record,) = read_released(tmp_path, "gsm8k")
     assert record == expected["3"]
     assert caplog.messages == [

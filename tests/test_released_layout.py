@@ -10,8 +10,8 @@ import pytest
 from released_layout_fixture import RELEASED_FILES, write_config
 
 from rbridge_tasks.cli import main as rbridge_main
-from rbridge_tasks.errors import RBridgeError
-from rbridge_tasks.released import (
+from rbridge_tasks.core.errors import RBridgeError
+from rbridge_tasks.records.released import (
     CONFIG_OF_BENCHMARK,
     ReleasedMapping,
     inspect_released,

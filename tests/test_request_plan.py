@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from lm_eval.models.huggingface import HFLM
 from transformers import AutoTokenizer
 
-from rbridge_tasks.errors import RBridgeError
-from rbridge_tasks.proxy_tokenizer import ProxyTokenizer
-from rbridge_tasks.request_plan import plan_requests
+from rbridge_tasks.backends.pieces import plan_requests
+from rbridge_tasks.backends.tokenizer import ProxyTokenizer
+from rbridge_tasks.core.errors import RBridgeError
 
 PIECES = [
     "the",
@@ -114,8 +114,7 @@ def test_whitespace_runs_are_split_per_token_by_subtraction(backend):
 def test_trailing_whitespace_of_the_prompt_is_scored_with_the_trace(backend):
     lm, tokenizer = backend
     plan = check_plan_against_lm_eval(lm, tokenizer, "Question: q\nAnswer:\n", "Yes.")
-    assert plan.scored_text == "\n Yes."
-    assert plan.trace_char_start == len("Question: q\nAnswer:\n ")
+    assert plan.text[plan.scored_char_start :] == "\n Yes."
 
 
 def test_prompt_and_trace_merging_into_one_token_is_a_clear_error(backend):

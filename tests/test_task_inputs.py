@@ -11,7 +11,7 @@ from lm_eval.models.huggingface import HFLM
 from lm_eval_runs import evaluate, task_manager
 from trace_fixtures import real_texts, record, write_jsonl
 
-from rbridge_tasks.errors import RBridgeError
+from rbridge_tasks.core.errors import RBridgeError
 
 
 @pytest.fixture(scope="module")
@@ -83,17 +83,23 @@ def test_bad_option_values(tmp_path, data_dir, gsm8k_records):
 
 
 def test_unknown_proxy_tokenizer_says_to_pass_one(tmp_path, data_dir, gsm8k_records, gpt2_dir):
+    """`minmax_scope=benchmark` reads the benchmark's range with the proxy's tokenizer before
+    any model runs; a built model object names none, so the task asks for it in one line (the
+    model itself answers with its own tokenizer, and needs no name)."""
     from lm_eval import simple_evaluate
 
     path = write_jsonl(tmp_path / "t.jsonl", gsm8k_records)
     lm = HFLM(pretrained=str(gpt2_dir), device="cpu", batch_size=8)
+    manager = task_manager(traces=path, data_dir=data_dir, minmax_scope="benchmark")
     with pytest.raises(RBridgeError, match=r"pass --metadata tokenizer=NAME_OR_PATH"):
-        simple_evaluate(
-            model=lm,
-            tasks=["rbridge_gsm8k"],
-            bootstrap_iters=0,
-            task_manager=task_manager(traces=path, data_dir=data_dir),
-        )
+        simple_evaluate(model=lm, tasks=["rbridge_gsm8k"], bootstrap_iters=0, task_manager=manager)
+    out = simple_evaluate(
+        model=lm,
+        tasks=["rbridge_gsm8k"],
+        bootstrap_iters=0,
+        task_manager=task_manager(traces=path, data_dir=data_dir),
+    )
+    assert np.isfinite(out["results"]["rbridge_gsm8k"]["rbridge_nll,none"])
 
 
 @pytest.fixture(scope="module")

@@ -18,15 +18,15 @@ import pytest
 import torch
 from lm_eval.api.instance import Instance
 
-from rbridge_tasks.document_mode import (
+from rbridge_tasks.backends.hf import HFRBridgeLM
+from rbridge_tasks.backends.response import (
     TOP_K,
     EncodedDocument,
     encode_documents,
     response_from_prompt_logprobs,
     token_budget_chunks,
 )
-from rbridge_tasks.hf_rbridge import HFRBridgeLM
-from rbridge_tasks.proxy_tokenizer import ProxyTokenizer
+from rbridge_tasks.backends.tokenizer import ProxyTokenizer
 
 HAVE_VLLM = importlib.util.find_spec("vllm") is not None
 if HAVE_VLLM:
@@ -67,29 +67,30 @@ def test_vllm_prompt_logprobs_give_the_hf_response(gpt2_dir):
         max_length=lm.max_length,
     )
     with torch.no_grad():
-        logits = lm.model(torch.tensor([doc.ids])).logits[0]
+        logits = lm.model(torch.from_numpy(doc.ids)[None]).logits[0]
     prompt_logprobs = vllm_style_prompt_logprobs(torch.log_softmax(logits.float(), -1), doc.ids)
     got = response_from_prompt_logprobs(doc, prompt_logprobs, hf.vocab_size)
     np.testing.assert_array_equal(got.token_ids, hf.token_ids)
-    np.testing.assert_array_equal(got.offsets, hf.offsets)
+    np.testing.assert_array_equal(got.spans, hf.spans)
     np.testing.assert_allclose(got.logprobs, hf.logprobs, atol=1e-5)
     np.testing.assert_allclose(got.top_logprobs, hf.top_logprobs, atol=1e-5)
     np.testing.assert_array_equal(got.rank, hf.rank)
-    assert np.isnan(got.entropy).all() and not np.isnan(hf.entropy).any()
+    assert got.entropy is None and not np.isnan(hf.entropy).any()
 
 
 @pytest.mark.skipif(not HAVE_VLLM, reason="vLLM is not installed (CUDA-only wheels)")
 def test_the_class_is_lm_evals_vllm():
     from lm_eval.models.vllm_causallms import VLLM
 
-    from rbridge_tasks.vllm_rbridge import VLLMRBridgeLM
+    from rbridge_tasks.backends.vllm import VLLMRBridgeLM
 
     assert issubclass(VLLMRBridgeLM, VLLM)
 
 
 def test_documents_go_to_vllm_in_bounded_consecutive_chunks():
     lengths = [5, 3, 9, 1, 1, 12, 4, 4]
-    docs = [EncodedDocument(ids=[0] * n, first_scored=1, offsets=[], truncated_tokens=0)
+    docs = [EncodedDocument(ids=np.zeros(n, np.int64), first_scored=1, spans=np.zeros((0, 2)),
+                          truncated_tokens=0)
             for n in lengths]  # fmt: skip
     for budget in (1, 8, 10, 13, 100):
         chunks = token_budget_chunks(docs, budget)
@@ -110,7 +111,7 @@ def test_vllms_flat_logprobs_read_like_its_nested_ones(gpt2_dir):
     flat = FlatLogprobs()
     for entry in nested:
         flat.append(entry)
-    doc = EncodedDocument(ids=list(range(7)), first_scored=2, offsets=[(0, 1)] * 5,
+    doc = EncodedDocument(ids=np.arange(7), first_scored=2, spans=np.array([(0, 1)] * 5),
                           truncated_tokens=0)  # fmt: skip
     a = response_from_prompt_logprobs(doc, nested, 50)
     b = response_from_prompt_logprobs(doc, flat, 50)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rbridge_tasks.weights import confidences, letter_values, minmax, span_means
+from rbridge_tasks.formula.weights import confidences, letter_values, minmax, span_means
 
 frontier_tokens = st.lists(
     st.tuples(
@@ -104,8 +104,8 @@ def test_hand_computed_example_of_every_option():
     Trace "abcde": frontier "ab" (p=0.8), "c" (p=0.4), "de" (p=0.2).
     Proxy tokens "a", "bc", "d", "e"; proxy NLLs 1, 2, 3, 4.
     """
-    from rbridge_tasks.scoring import rbridge_numbers
-    from rbridge_tasks.weights import proxy_token_weights
+    from rbridge_tasks.formula.numbers import rbridge_numbers
+    from rbridge_tasks.formula.weights import proxy_token_weights
 
     lengths, logprobs = [2, 1, 2], np.log([0.8, 0.4, 0.2])
     spans, nll = [(0, 1), (1, 3), (3, 4), (4, 5)], np.array([1.0, 2.0, 3.0, 4.0])
@@ -138,7 +138,7 @@ def test_hand_computed_example_of_every_option():
 
 
 def test_all_weights_zero_falls_back_to_the_plain_mean_and_is_flagged():
-    from rbridge_tasks.scoring import rbridge_numbers
+    from rbridge_tasks.formula.numbers import rbridge_numbers
 
     nll = np.array([1.0, 3.0])
     weighted = rbridge_numbers(nll, np.zeros(2), "ab", "weighted_mean")

@@ -117,7 +117,7 @@ def real_texts(benchmark: str, n: int) -> list[tuple[str, str, str]]:
 
 def write_benchmark_traces(folder: Path, model_dir: Path, per_benchmark: int) -> Path:
     """A traces folder with `<benchmark>.jsonl` for all six benchmarks (the group's layout)."""
-    from rbridge_tasks.benchmarks import BENCHMARK_NAMES
+    from rbridge_tasks.questions.sources import BENCHMARK_NAMES
 
     for benchmark in BENCHMARK_NAMES:
         records = [

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from rbridge_tasks.benchmarks import MULTIPLE_CHOICE, Question, check_benchmark
+from rbridge_tasks.questions.sources import MULTIPLE_CHOICE, Question, check_benchmark
 from rbridge_tasks.traces.humaneval_exec import check_humaneval
 
 _ANSWER_IS = re.compile(r"(?i:answer\s+is|answer\s*:|####)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from rbridge_tasks.errors import RBridgeError, first_line
+from rbridge_tasks.core.errors import RBridgeError, first_line
 from rbridge_tasks.traces.completions import (
     Completion,
     GenerationRequest,

@@ -31,10 +31,9 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from rbridge_tasks.errors import RBridgeError
-from rbridge_tasks.token_cuts import tokens_in_span
+from rbridge_tasks.core.errors import RBridgeError
+from rbridge_tasks.records.token_text import texts_from_bytes, tokens_in_span
 from rbridge_tasks.traces.completions import Completion, GenerationRequest, cut_at_stop
-from rbridge_tasks.traces.token_text import texts_from_bytes
 
 APIS = ("chat", "completions")
 _RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})

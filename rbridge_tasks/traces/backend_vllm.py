@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from rbridge_tasks.errors import RBridgeError
+from rbridge_tasks.core.errors import RBridgeError
 from rbridge_tasks.traces.completions import (
     Completion,
     GenerationRequest,

@@ -7,12 +7,11 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from rbridge_tasks.benchmarks import BENCHMARK_NAMES, load_questions
-from rbridge_tasks.errors import RBridgeError
-from rbridge_tasks.hub import DATA_DIR_OPTION
-from rbridge_tasks.trace_io import read_pack, write_traces
+from rbridge_tasks.core.errors import RBridgeError
+from rbridge_tasks.core.hub import DATA_DIR_OPTION
+from rbridge_tasks.questions.sources import BENCHMARK_NAMES, load_questions
+from rbridge_tasks.records.files import read_pack, write_traces
 
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 INTERRUPTED = 130
@@ -243,33 +242,16 @@ def _local_model(
 
 def _check_model_source(model: str) -> bool:
     """Whether `--model` must load from the hub's local cache only; one line at once for a path
-    that is no folder, and for a hub id neither cached nor reachable (transformers would retry
-    for most of a minute)."""
-    from rbridge_tasks.hub import hub_unreachable
+    that is no model folder, and for a hub id neither cached nor reachable."""
+    from rbridge_tasks.core.hub import hub_unreachable, model_location
 
-    path = Path(model).expanduser()
-    if path.is_dir():
-        return False
-    if path.exists():
-        raise RBridgeError(f"--model {model}: a file, not a model folder")
-    # a hub id is NAME or ORG/NAME; anything else can only be a path
-    if model.startswith(("/", ".", "~")) or model.count("/") > 1:
-        raise RBridgeError(f"--model {model}: no such folder")
-    offline = hub_unreachable()
-    if offline is None:
-        return False
-    from huggingface_hub import try_to_load_from_cache
-
-    try:
-        cached = isinstance(try_to_load_from_cache(model, "config.json"), str)
-    except ValueError:  # not a valid hub id either
-        raise RBridgeError(f"--model {model}: no such folder") from None
-    if not cached:
+    where = model_location(model, f"--model {model}")
+    if where == "unavailable":
         raise RBridgeError(
             f"--model {model}: not a local folder, and the Hugging Face hub is unreachable "
-            f"({offline}) with no copy of it in the hub cache; pass a local model folder"
+            f"({hub_unreachable()}) with no copy of it in the hub cache; pass a local model folder"
         )
-    return True
+    return where == "cached"
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -368,7 +350,7 @@ def _import(args: argparse.Namespace) -> int:
     from rbridge_tasks.traces.importers import import_released, import_text_traces
 
     if args.inspect:
-        from rbridge_tasks.released import ReleasedMapping, inspect_released
+        from rbridge_tasks.records.released import ReleasedMapping, inspect_released
 
         if args.format != "released":
             raise RBridgeError("--inspect applies to --format released only")

@@ -11,10 +11,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from rbridge_tasks.errors import RBridgeError
-from rbridge_tasks.token_cuts import tokens_in_span
+from rbridge_tasks.core.errors import RBridgeError
+from rbridge_tasks.records.token_text import texts_from_ids, tokens_in_span
 from rbridge_tasks.traces.prompts import FrontierPrompt
-from rbridge_tasks.traces.token_text import texts_from_ids
 
 PROMPT_FORMATS = ("auto", "chat", "completion")
 # Base models given a completion prompt tend to go on with a new question of their own.

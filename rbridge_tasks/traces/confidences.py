@@ -24,10 +24,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from rbridge_tasks.benchmarks import Question, load_questions
-from rbridge_tasks.errors import RBridgeError, located
-from rbridge_tasks.records import TraceRecord
-from rbridge_tasks.trace_io import TraceAppender, read_traces
+from rbridge_tasks.core.errors import RBridgeError, located
+from rbridge_tasks.questions.sources import Question, load_questions
+from rbridge_tasks.records.files import TraceAppender, read_traces
+from rbridge_tasks.records.schema import TraceRecord
 from rbridge_tasks.traces.batches import batches_with_work
 from rbridge_tasks.traces.completions import TeacherForcingBackend
 from rbridge_tasks.traces.generate import SKIPPED_SUFFIX, TOO_LONG, SkipLog

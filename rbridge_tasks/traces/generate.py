@@ -26,13 +26,13 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from rbridge_tasks.answer_lines import scored_span
-from rbridge_tasks.benchmarks import Question
-from rbridge_tasks.errors import located
-from rbridge_tasks.jsonl import iter_jsonl
-from rbridge_tasks.records import TraceRecord
-from rbridge_tasks.token_cuts import tokens_in_span
-from rbridge_tasks.trace_io import TraceAppender, append_line, check_tail, settle_tail
+from rbridge_tasks.core.errors import located
+from rbridge_tasks.core.jsonl import iter_jsonl
+from rbridge_tasks.questions.sources import Question
+from rbridge_tasks.records.answer_lines import scored_span
+from rbridge_tasks.records.files import TraceAppender, append_line, check_tail, settle_tail
+from rbridge_tasks.records.schema import TraceRecord
+from rbridge_tasks.records.token_text import tokens_in_span
 from rbridge_tasks.traces.answers import extract_answer, is_correct
 from rbridge_tasks.traces.batches import batches_with_work
 from rbridge_tasks.traces.completions import Completion, GenerationBackend, GenerationRequest

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from rbridge_tasks.benchmarks import Question
+from rbridge_tasks.questions.sources import Question
 
 MEMORY_LIMIT_BYTES = 4 * 1024**3
 

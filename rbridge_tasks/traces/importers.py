@@ -2,7 +2,7 @@
 
 Formats:
 - `released`: the `trillionlabs/rBridge` layout (traces + token logprobs), through
-  `rbridge_tasks.released.read_released` and its field mapping.
+  `rbridge_tasks.records.released.read_released` and its field mapping.
 - `rereading`: result files of Tebmer/Rereading-LLM-Reasoning (GPT-4o-mini on GSM8K and
   CommonsenseQA); ids are 0-based row indexes into the benchmark file.
 - `zero-shot-cot-log`: run logs of kojima-takeshi188/zero_shot_cot (text-davinci-002), joined
@@ -28,11 +28,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rbridge_tasks.answer_lines import scored_span
-from rbridge_tasks.benchmarks import Question, check_benchmark, load_questions, normalise_text
-from rbridge_tasks.errors import RBridgeError, located
-from rbridge_tasks.jsonl import iter_jsonl
-from rbridge_tasks.records import TraceRecord
+from rbridge_tasks.core.errors import RBridgeError, located
+from rbridge_tasks.core.jsonl import iter_jsonl
+from rbridge_tasks.questions.sources import (
+    Question,
+    check_benchmark,
+    load_questions,
+    normalise_text,
+)
+from rbridge_tasks.records.answer_lines import scored_span
+from rbridge_tasks.records.schema import TraceRecord
 from rbridge_tasks.traces.answers import extract_answer, is_correct
 
 FORMATS = ("released", "rereading", "zero-shot-cot-log", "mmlu-pro-outputs", "jsonl")
@@ -76,7 +81,7 @@ def import_released(
     *,
     only_correct: bool = False,
 ) -> ImportResult:
-    from rbridge_tasks.released import ReleasedMapping, read_released
+    from rbridge_tasks.records.released import ReleasedMapping, read_released
 
     result = ImportResult([])
     for record in read_released(root, benchmark, ReleasedMapping.load(mapping)):

@@ -12,11 +12,11 @@ reads from our own released-layout files equals ours.
 
 from __future__ import annotations
 
-from rbridge_tasks.benchmarks import MULTIPLE_CHOICE, Question, normalise_text
-from rbridge_tasks.records import TraceRecord
+from rbridge_tasks.questions.sources import MULTIPLE_CHOICE, Question, normalise_text
+from rbridge_tasks.records.json_reply import ReplyFormatError, map_reasoning, reply_meta
+from rbridge_tasks.records.schema import TraceRecord
 from rbridge_tasks.traces.answers import extract_answer, is_correct
 from rbridge_tasks.traces.completions import Completion, GenerationBackend, GenerationRequest
-from rbridge_tasks.traces.json_reply import ReplyFormatError, map_reasoning, reply_meta
 from rbridge_tasks.traces.prompts import paper_prompt
 
 BAD_FORMAT = "reply not in the paper's JSON format, twice"

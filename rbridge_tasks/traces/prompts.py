@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rbridge_tasks.benchmarks import MULTIPLE_CHOICE, Question
+from rbridge_tasks.questions.sources import MULTIPLE_CHOICE, Question
 
 _INSTRUCTIONS = {
     "gsm8k": (

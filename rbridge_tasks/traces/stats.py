@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from rbridge_tasks.records import TraceRecord
+from rbridge_tasks.records.schema import TraceRecord
 
 CERTAIN = 0.9  # a token at least this probable counts as near-certain ("share_certain")
 

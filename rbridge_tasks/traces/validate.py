@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rbridge_tasks.answer_lines import scored_span
-from rbridge_tasks.benchmarks import load_questions, normalise_text
-from rbridge_tasks.errors import RBridgeError, located
-from rbridge_tasks.trace_io import read_pack
+from rbridge_tasks.core.errors import RBridgeError, located
+from rbridge_tasks.questions.sources import load_questions, normalise_text
+from rbridge_tasks.records.answer_lines import scored_span
+from rbridge_tasks.records.files import read_pack
 from rbridge_tasks.traces.stats import summarise
 
 SHOWN_IDS = 5

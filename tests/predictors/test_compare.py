@@ -24,9 +24,9 @@ import pytest
 import scipy.stats
 from reference_fits import repeated_cv, repeated_train_r2
 
-from predictors import targets
 from predictors.cli import main
-from predictors.compare import Benchmark
+from predictors.data import targets
+from predictors.reports.compare import Benchmark
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -55,10 +55,11 @@ def held_out_r2(x: np.ndarray, y: np.ndarray, form: str) -> float | None:
 
 
 def evaluate_and_save(model: Path, out: Path, metadata: dict) -> None:
-    """The Python twin of `rbridge eval` (rbridge_tasks.api), saved as lm-eval's CLI saves."""
+    """The Python twin of `rbridge eval` (`rbridge_tasks.harness.api`), saved as lm-eval's CLI
+    saves."""
     from lm_eval.loggers import EvaluationTracker
 
-    from rbridge_tasks.api import evaluate
+    from rbridge_tasks.harness.api import evaluate
 
     tracker = EvaluationTracker(output_path=str(out))
     done = evaluate(

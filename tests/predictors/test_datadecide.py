@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from predictors import datadecide
-from predictors.ingest import load_results, samples_path
-from rbridge_tasks.errors import RBridgeError
+from predictors.data import datadecide
+from predictors.data.ingest import load_results, samples_path
+from rbridge_tasks.core.errors import RBridgeError
 
 N_DOCS = 6
 ARC_YAML = """task: arc_challenge

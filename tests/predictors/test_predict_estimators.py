@@ -23,7 +23,7 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import check_estimator
 
 from predictors.choices import PAPER_FORMS
-from predictors.estimators import (
+from predictors.fitting.estimators import (
     ExponentialFit,
     ExtrapolationWarning,
     LinearFit,
@@ -35,8 +35,8 @@ from predictors.estimators import (
     curve_values,
     make_form,
 )
-from predictors.selection import FormSelector
-from rbridge_tasks.errors import RBridgeError
+from predictors.fitting.selection import FormSelector
+from rbridge_tasks.core.errors import RBridgeError
 
 RNG = np.random.default_rng(7)
 X_NLL = np.linspace(1.2, 3.0, 14)  # proxy NLLs
@@ -134,7 +134,7 @@ def test_quadratic_is_kept_monotone_over_the_fitted_range():
     )
 
 
-@pytest.mark.filterwarnings("ignore::predictors.estimators.ExtrapolationWarning")
+@pytest.mark.filterwarnings("ignore::predictors.fitting.estimators.ExtrapolationWarning")
 @pytest.mark.parametrize("estimator", ALL_FORMS, ids=form_id)
 def test_curve_values_reproduce_predict_from_the_reported_parameters(estimator):
     """The stored bootstrap keeps each refit as its curve_params(); curve_values must give the
@@ -193,7 +193,7 @@ def test_one_column_conventions(estimator):
         clone(estimator).fit(col([1.0, np.nan, 2.0, 3.0]), [0.1, 0.2, 0.3, 0.4])
 
 
-@pytest.mark.filterwarnings("ignore::predictors.estimators.ExtrapolationWarning")
+@pytest.mark.filterwarnings("ignore::predictors.fitting.estimators.ExtrapolationWarning")
 @pytest.mark.parametrize("estimator", ALL_FORMS, ids=form_id)
 def test_cross_val_score_matches_a_manual_kfold_loop(estimator):
     y = 0.7 - 0.12 * X_NLL + NOISE
@@ -244,7 +244,7 @@ def test_clear_errors_for_impossible_fits():
         make_form("cubic")
 
 
-@pytest.mark.filterwarnings("ignore::predictors.estimators.ExtrapolationWarning")
+@pytest.mark.filterwarnings("ignore::predictors.fitting.estimators.ExtrapolationWarning")
 def test_two_step_ladder_recovers_composition_and_splits_intermediate_in_cv():
     z = 0.8 + 0.6 * X_NLL  # target-scale loss, affine in the proxy loss
     y = 0.25 + 0.75 * expit(-2.5 * (z - 2.0))

@@ -16,23 +16,25 @@ from scipy import stats
 from sklearn.metrics import mean_absolute_error, r2_score
 from sklearn.model_selection import KFold, LeaveOneGroupOut, cross_val_predict, cross_validate
 
-from predictors.estimators import LinearFit, LogarithmicFit, QuadraticFit
-from predictors.evaluation import (
+from predictors.fitting.estimators import LinearFit, LogarithmicFit, QuadraticFit
+from predictors.fitting.evaluation import (
     cross_validate_fit,
     extrapolation_split,
     leave_one_group_out,
     repeated_cross_validation,
     zero_shot_transfer,
 )
-from predictors.intervals import bootstrap_curves
-from rbridge_tasks.errors import RBridgeError
+from predictors.fitting.intervals import bootstrap_curves
+from rbridge_tasks.core.errors import RBridgeError
 
 RNG = np.random.default_rng(11)
 X = np.linspace(1.0, 4.0, 20).reshape(-1, 1)
 Y = 0.8 - 0.15 * X[:, 0] + RNG.normal(0, 0.02, 20)
 GROUPS = np.array(["web"] * 7 + ["code"] * 7 + ["books"] * 6)
 
-pytestmark = pytest.mark.filterwarnings("ignore::predictors.estimators.ExtrapolationWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::predictors.fitting.estimators.ExtrapolationWarning"
+)
 
 
 def test_kfold_numbers_match_sklearn():

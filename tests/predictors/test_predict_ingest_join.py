@@ -12,9 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from predictors.ingest import discover, load_results, read_items, samples_path
-from predictors.join import Side, check_item_means, item_matrix, join, load_manifest, select_scores
-from rbridge_tasks.errors import RBridgeError
+from predictors.data.ingest import discover, load_results, read_items, samples_path
+from predictors.data.join import (
+    Side,
+    check_item_means,
+    item_matrix,
+    join,
+    load_manifest,
+    select_scores,
+)
+from rbridge_tasks.core.errors import RBridgeError
 
 PROXY = Side("proxy", "tiny_nll", "answer_nll", where=("role=proxy",))
 TARGET = Side("target", "tiny_mc", "acc", where=("role=target",))

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import mean_absolute_error, r2_score
 
-from predictors.evaluation import mae, r2
-from predictors.ranking import (
+from predictors.fitting.evaluation import mae, r2
+from predictors.fitting.ranking import (
     average_ranks,
     bootstrap_ranking,
     decision_accuracy,

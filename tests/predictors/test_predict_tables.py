@@ -9,15 +9,15 @@ import json
 import pytest
 import yaml
 
-from predictors.ingest import load_results
-from predictors.tables import (
+from predictors.data.ingest import load_results
+from predictors.data.tables import (
     MetricColumn,
     TableSpec,
     plan_results,
     table_to_results,
     write_results,
 )
-from rbridge_tasks.errors import RBridgeError
+from rbridge_tasks.core.errors import RBridgeError
 
 
 def test_obsscaling_rows_become_results_files(data_dir, tmp_path):

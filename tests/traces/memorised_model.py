@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tiny_models import build_tiny_lm
 
-from rbridge_tasks.benchmarks import load_questions
+from rbridge_tasks.questions.sources import load_questions
 from rbridge_tasks.traces.prompts import frontier_prompt
 
 # GSM8K test row -> the completion the model learns (gold answers: 18, 3, 70000, 540).

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rbridge_tasks.benchmarks import load_questions
+from rbridge_tasks.questions.sources import load_questions
 from rbridge_tasks.traces.answers import (
     extract_answer,
     is_correct,

@@ -10,8 +10,8 @@ import pytest
 from memorised_model import ANSWER_ONLY_ROWS, COMPLETIONS, CORRECT_ROWS
 from trace_checks import assert_close, generated_record_logprobs_match
 
-from rbridge_tasks.benchmarks import load_questions
-from rbridge_tasks.trace_io import read_traces, write_traces
+from rbridge_tasks.questions.sources import load_questions
+from rbridge_tasks.records.files import read_traces, write_traces
 from rbridge_tasks.traces.confidences import add_confidences
 from rbridge_tasks.traces.generate import generate_traces
 

@@ -10,9 +10,9 @@ from dataclasses import replace
 import pytest
 from trace_checks import assert_close, forward_logprobs, tokenizer_of
 
-from rbridge_tasks.benchmarks import Question, load_questions
-from rbridge_tasks.errors import RBridgeError
-from rbridge_tasks.trace_io import read_traces, write_traces
+from rbridge_tasks.core.errors import RBridgeError
+from rbridge_tasks.questions.sources import Question, load_questions
+from rbridge_tasks.records.files import read_traces, write_traces
 from rbridge_tasks.traces.backend_hf import HFModel
 from rbridge_tasks.traces.cli import main as traces_main
 from rbridge_tasks.traces.confidences import add_confidences

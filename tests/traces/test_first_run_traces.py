@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from rbridge_tasks.benchmarks import load_questions
-from rbridge_tasks.errors import RBridgeError
-from rbridge_tasks.hub import OFFLINE_VARIABLES
-from rbridge_tasks.jsonl import iter_jsonl
-from rbridge_tasks.trace_io import read_traces, write_traces
+from rbridge_tasks.core.errors import RBridgeError
+from rbridge_tasks.core.hub import OFFLINE_VARIABLES
+from rbridge_tasks.core.jsonl import iter_jsonl
+from rbridge_tasks.questions.sources import load_questions
+from rbridge_tasks.records.files import read_traces, write_traces
 from rbridge_tasks.traces import backend_hf
 from rbridge_tasks.traces.backend_hf import HFModel
 from rbridge_tasks.traces.cli import main as traces_main
@@ -203,7 +203,10 @@ def test_a_model_that_is_neither_a_folder_nor_reachable_fails_at_once(
         ),
         ("./missing-model", "--model ./missing-model: no such folder"),
         (str(tmp_path / "x"), f"--model {tmp_path / 'x'}: no such folder"),
-        (str(tmp_path / "a-file"), f"--model {tmp_path / 'a-file'}: a file, not a model folder"),
+        (
+            str(tmp_path / "a-file"),
+            f"--model {tmp_path / 'a-file'}: this is a file; pass the model's folder or a hub id",
+        ),
     ):
         result = run_traces([*base, "--backend", "hf", "--model", model], env)
         assert (result.returncode, result.stderr) == (2, f"rbridge traces: error: {message}\n")

@@ -9,9 +9,9 @@ import pytest
 from memorised_model import ANSWER_ONLY_ROWS, COMPLETIONS, CORRECT_ROWS
 from trace_checks import assert_close, forward_logprobs, generated_record_logprobs_match
 
-from rbridge_tasks.benchmarks import BENCHMARK_NAMES, load_questions
-from rbridge_tasks.errors import RBridgeError
-from rbridge_tasks.trace_io import read_traces
+from rbridge_tasks.core.errors import RBridgeError
+from rbridge_tasks.questions.sources import BENCHMARK_NAMES, load_questions
+from rbridge_tasks.records.files import read_traces
 from rbridge_tasks.traces.backend_hf import HFModel
 from rbridge_tasks.traces.cli import main as traces_main
 from rbridge_tasks.traces.generate import INCORRECT, NO_REASONING, SKIPPED_SUFFIX, generate_traces

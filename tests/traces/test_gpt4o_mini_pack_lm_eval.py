@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from rbridge_tasks import tasks_path
-from rbridge_tasks.trace_io import read_traces
+from rbridge_tasks.records.files import read_traces
 from rbridge_tasks.traces.cli import main as traces_main
 
 

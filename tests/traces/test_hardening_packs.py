@@ -9,11 +9,11 @@ from dataclasses import replace
 
 import pytest
 
-from rbridge_tasks.benchmarks import load_questions
 from rbridge_tasks.cli import main as rbridge_main
-from rbridge_tasks.errors import RBridgeError
-from rbridge_tasks.records import TraceRecord
-from rbridge_tasks.trace_io import TraceAppender, read_pack, read_traces, write_traces
+from rbridge_tasks.core.errors import RBridgeError
+from rbridge_tasks.questions.sources import load_questions
+from rbridge_tasks.records.files import TraceAppender, read_pack, read_traces, write_traces
+from rbridge_tasks.records.schema import TraceRecord
 from rbridge_tasks.traces.validate import validate_pack
 
 

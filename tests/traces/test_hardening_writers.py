@@ -15,9 +15,9 @@ import pytest
 from hardening_mounts import PAGE, fill, tmpfs
 from memorised_model import COMPLETIONS
 
-from rbridge_tasks.benchmarks import load_questions
-from rbridge_tasks.errors import RBridgeError
-from rbridge_tasks.trace_io import read_traces
+from rbridge_tasks.core.errors import RBridgeError
+from rbridge_tasks.questions.sources import load_questions
+from rbridge_tasks.records.files import read_traces
 from rbridge_tasks.traces.backend_openai import OpenAICompatibleBackend, RetryPolicy
 from rbridge_tasks.traces.generate import SKIPPED_SUFFIX, generate_traces
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from rbridge_tasks.benchmarks import load_questions, normalise_text
-from rbridge_tasks.errors import RBridgeError
-from rbridge_tasks.trace_io import read_traces
+from rbridge_tasks.core.errors import RBridgeError
+from rbridge_tasks.questions.sources import load_questions, normalise_text
+from rbridge_tasks.records.files import read_traces
 from rbridge_tasks.traces.cli import main as traces_main
 from rbridge_tasks.traces.importers import NO_REASONING, import_text_traces
 

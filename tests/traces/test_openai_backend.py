@@ -14,9 +14,9 @@ import pytest
 from memorised_model import ANSWER_ONLY_ROWS, COMPLETIONS, CORRECT_ROWS
 from trace_checks import assert_close, forward_logprobs, tokenizer_of
 
-from rbridge_tasks.benchmarks import load_questions
-from rbridge_tasks.errors import RBridgeError
-from rbridge_tasks.trace_io import read_traces
+from rbridge_tasks.core.errors import RBridgeError
+from rbridge_tasks.questions.sources import load_questions
+from rbridge_tasks.records.files import read_traces
 from rbridge_tasks.traces.backend_openai import (
     OpenAICompatibleBackend,
     RetryPolicy,
@@ -208,6 +208,7 @@ def test_ctrl_c_keeps_finished_records_and_the_rerun_completes_the_file(
     process = subprocess.Popen(
         command, stderr=subprocess.PIPE, text=True, env={**os.environ, "OPENAI_API_KEY": ""}
     )
+
     def written() -> int:
         return len(out.read_bytes().splitlines()) if out.exists() else 0
 

@@ -10,8 +10,8 @@ import random
 
 import pytest
 
-from rbridge_tasks.benchmarks import Question, load_questions
-from rbridge_tasks.trace_io import read_traces
+from rbridge_tasks.questions.sources import Question, load_questions
+from rbridge_tasks.records.files import read_traces
 from rbridge_tasks.traces.backend_hf import HFModel
 from rbridge_tasks.traces.cli import main as traces_main
 from rbridge_tasks.traces.generate import SKIPPED_SUFFIX, generate_traces

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rbridge_tasks.traces.json_reply import (
+from rbridge_tasks.records.json_reply import (
     ReplyFormatError,
     StreamMismatchError,
     map_reasoning,

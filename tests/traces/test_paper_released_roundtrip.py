@@ -10,9 +10,9 @@ import pytest
 from released_layout_fixture import write_released_layout
 from test_paper_generate import cut, escaped
 
-from rbridge_tasks.benchmarks import load_questions
-from rbridge_tasks.released import ReleasedMapping, read_released
-from rbridge_tasks.trace_io import read_traces
+from rbridge_tasks.questions.sources import load_questions
+from rbridge_tasks.records.files import read_traces
+from rbridge_tasks.records.released import ReleasedMapping, read_released
 from rbridge_tasks.traces.backend_openai import OpenAICompatibleBackend, RetryPolicy
 from rbridge_tasks.traces.cli import main as traces_main
 from rbridge_tasks.traces.generate import generate_traces

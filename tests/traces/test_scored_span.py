@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rbridge_tasks.answer_lines import _split_answer_line, scored_span
+from rbridge_tasks.records.answer_lines import _split_answer_line, scored_span
 
 CASES = [
     # (completion, scored trace, stripped tail): the answer-line rule of answer_lines.py

@@ -8,8 +8,12 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from rbridge_tasks.token_cuts import tokens_in_span
-from rbridge_tasks.traces.token_text import texts_from_bytes, texts_from_ids, texts_from_prefixes
+from rbridge_tasks.records.token_text import (
+    texts_from_bytes,
+    texts_from_ids,
+    texts_from_prefixes,
+    tokens_in_span,
+)
 
 SLOW_FIXTURE = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

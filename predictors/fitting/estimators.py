@@ -1,0 +1,441 @@
+"""Fit forms mapping one proxy score to a large-model accuracy, as scikit-learn regressors.
+
+The paper's four forms (linear, quadratic, exponential, logarithmic) plus a bounded sigmoid with a
+chance floor and a two-step ladder. Every form is univariate: X has exactly one column, the proxy
+score, so the estimators drop into `cross_val_score`, `Pipeline` and `clone` like any regressor.
+
+Every form but the quadratic is monotone. An unconstrained quadratic can turn inside the data, so
+that a worse proxy score predicts a better accuracy; `QuadraticFit(monotone=True)` (the default)
+is the least-squares quadratic among those that keep one direction over the fitted range, and
+`monotone=False` is the paper's free quadratic (`turns_at()` says where it turns).
+
+Nonlinear forms are fitted on the standardised score z = (x - mean) / std: the raw scores can be
+perplexities in the millions or NLLs near 1, and one parameterisation must work for both. The
+coefficients are also reported in original units (`curve_params`).
+
+Warnings, not errors, for fits that are legal but untrustworthy:
+- `TooFewPointsWarning` when there are fewer than `POINTS_PER_PARAMETER` points per parameter;
+- `ExtrapolationWarning` when `predict` is asked about scores outside the fitted range.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy.optimize import least_squares
+from scipy.special import expit, logit
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from rbridge_tasks.core.errors import RBridgeError
+
+POINTS_PER_PARAMETER = 3
+
+
+class ExtrapolationWarning(UserWarning):
+    """A prediction was asked for a proxy score outside the range the fit saw."""
+
+
+class TooFewPointsWarning(UserWarning):
+    """The fit has so few points that its R2 says little about its predictions."""
+
+
+class FitWarning(UserWarning):
+    """A fit or a use of it that runs but must not be taken at face value: no skill out of
+    sample, failed bootstrap refits, a curve that turns, a target beyond the fit's, decisions
+    that differ within blocks."""
+
+
+class _UnivariateFit(RegressorMixin, BaseEstimator):
+    """Shared validation, standardisation and range bookkeeping of the one-column forms."""
+
+    form: ClassVar[str] = ""
+    n_params: ClassVar[int] = 2
+
+    def fit(self, X: Any, y: Any) -> _UnivariateFit:
+        X, y = validate_data(self, X, y, y_numeric=True)
+        require_points(self.form, len(X), self.n_params)
+        x = _single_column(X)
+        self._check_domain(x)
+        warn_if_few_points(self.form, len(x), self.n_params)
+        y = np.asarray(y, dtype=float)
+        if len(np.unique(x)) < self.n_params:
+            raise RBridgeError(
+                f"{self.form} fit needs at least {self.n_params} distinct proxy scores, got "
+                f"{len(np.unique(x))}"
+            )
+        self.x_range_ = (float(x.min()), float(x.max()))
+        self.x_mean_ = float(x.mean())
+        self.x_scale_ = float(x.std()) or 1.0
+        self._fit_standardised(self._standardise(x), y)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        x = X[:, 0].astype(float)
+        self._check_domain(x)
+        warn_if_extrapolating(self.form, x, self.x_range_)
+        return self._predict_standardised(self._standardise(x))
+
+    def _check_domain(self, x: np.ndarray) -> None:
+        """Forms defined only on part of the real line refuse other scores here."""
+
+    def _standardise(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.x_mean_) / self.x_scale_
+
+    def _fit_standardised(self, z: np.ndarray, y: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _predict_standardised(self, z: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def turns_at(self) -> float | None:
+        """Where the curve changes direction inside the fitted range; None for a monotone fit."""
+        return None
+
+    def curve_params(self) -> dict[str, Any]:
+        """The fitted curve in original units, for reports, reloading checks and the stored
+        bootstrap (`curve_values` evaluates it)."""
+        raise NotImplementedError
+
+
+class LinearFit(_UnivariateFit):
+    """y = intercept + slope * x."""
+
+    form = "linear"
+    n_params = 2
+
+    def _fit_standardised(self, z: np.ndarray, y: np.ndarray) -> None:
+        self.beta_ = _lstsq(np.vander(z, 2, increasing=True), y)
+        self.slope_ = float(self.beta_[1] / self.x_scale_)
+        self.intercept_ = float(self.beta_[0] - self.slope_ * self.x_mean_)
+
+    def _predict_standardised(self, z: np.ndarray) -> np.ndarray:
+        return np.vander(z, 2, increasing=True) @ self.beta_
+
+    def curve_params(self) -> dict[str, Any]:
+        return {
+            "equation": "y = intercept + slope * x",
+            "intercept": self.intercept_,
+            "slope": self.slope_,
+        }
+
+
+class QuadraticFit(_UnivariateFit):
+    """y = c0 + c1 * x + c2 * x**2, by default kept monotone over the fitted range.
+
+    When the free least-squares parabola has its vertex strictly inside the fitted range, the
+    monotone optimum lies on the boundary of the monotone set: a parabola with its vertex at one
+    end of the range, y = a + c * (x - end)**2 (monotone there for either sign of c). Both ends
+    are fitted by least squares and the better one kept; that is the exact constrained optimum.
+    """
+
+    form = "quadratic"
+    n_params = 3
+
+    def __init__(self, *, monotone: bool = True) -> None:
+        self.monotone = monotone
+
+    def _fit_standardised(self, z: np.ndarray, y: np.ndarray) -> None:
+        self.beta_ = _lstsq(np.vander(z, 3, increasing=True), y)
+        low, high = float(z.min()), float(z.max())
+        if self.monotone and _vertex_inside(self.beta_, low, high):
+            self.beta_ = min(
+                (_vertex_at(end, z, y) for end in (low, high)),
+                key=lambda beta: float(np.sum((np.vander(z, 3, increasing=True) @ beta - y) ** 2)),
+            )
+        b0, b1, b2 = self.beta_
+        m, s = self.x_mean_, self.x_scale_
+        self.coef_ = np.array(
+            [b0 - b1 * m / s + b2 * m * m / (s * s), b1 / s - 2 * b2 * m / (s * s), b2 / (s * s)]
+        )
+
+    def _predict_standardised(self, z: np.ndarray) -> np.ndarray:
+        return np.vander(z, 3, increasing=True) @ self.beta_
+
+    def turns_at(self) -> float | None:
+        check_is_fitted(self)
+        low, high = (self._standardise(np.array(v)) for v in self.x_range_)
+        if not _vertex_inside(self.beta_, float(low), float(high)):
+            return None
+        return float(self.x_mean_ - self.beta_[1] / (2 * self.beta_[2]) * self.x_scale_)
+
+    def curve_params(self) -> dict[str, Any]:
+        c0, c1, c2 = (float(c) for c in self.coef_)
+        return {"equation": "y = c0 + c1 * x + c2 * x^2", "c0": c0, "c1": c1, "c2": c2}
+
+
+class ExponentialFit(_UnivariateFit):
+    """y = a * exp(b * x), by nonlinear least squares (not a log-linear fit, so y may be 0)."""
+
+    form = "exponential"
+    n_params = 2
+
+    def _fit_standardised(self, z: np.ndarray, y: np.ndarray) -> None:
+        start = np.array([float(np.mean(y)) or 1.0, 0.0])
+        same_sign = np.all(y > 0) or np.all(y < 0)
+        if same_sign:
+            sign = 1.0 if y[0] > 0 else -1.0
+            slope, log_a = np.polyfit(z, np.log(sign * y), 1)
+            start = np.array([sign * np.exp(log_a), slope])
+        result = least_squares(lambda p: _exp(p, z) - y, start, method="lm", max_nfev=5000)
+        _require_converged(self.form, result)
+        self.theta_ = result.x
+        big_a, big_b = result.x
+        self.b_ = float(big_b / self.x_scale_)
+        self.a_ = float(big_a * np.exp(-big_b * self.x_mean_ / self.x_scale_))
+
+    def _predict_standardised(self, z: np.ndarray) -> np.ndarray:
+        return _exp(self.theta_, z)
+
+    def curve_params(self) -> dict[str, Any]:
+        return {"equation": "y = a * exp(b * x)", "a": self.a_, "b": self.b_}
+
+
+class LogarithmicFit(_UnivariateFit):
+    """y = a + b * ln(x); needs positive proxy scores (perplexities, NLLs, bits per byte)."""
+
+    form = "logarithmic"
+    n_params = 2
+
+    def _check_domain(self, x: np.ndarray) -> None:
+        if np.any(x <= 0):
+            raise RBridgeError(
+                "logarithmic fit needs positive proxy scores, got minimum "
+                f"{float(np.min(x)):.6g}; choose another form"
+            )
+
+    def _standardise(self, x: np.ndarray) -> np.ndarray:
+        return x
+
+    def _fit_standardised(self, z: np.ndarray, y: np.ndarray) -> None:
+        self.a_, self.b_ = (float(v) for v in _lstsq(np.vander(np.log(z), 2, increasing=True), y))
+
+    def _predict_standardised(self, z: np.ndarray) -> np.ndarray:
+        return self.a_ + self.b_ * np.log(z)
+
+    def curve_params(self) -> dict[str, Any]:
+        return {"equation": "y = a + b * ln(x)", "a": self.a_, "b": self.b_}
+
+
+class SigmoidFit(_UnivariateFit):
+    """y = chance + (ceiling - chance) / (1 + exp(-k * (x - x0))).
+
+    Accuracy cannot go below guessing nor above 1, so the curve is pinned between `chance` (e.g.
+    0.25 for 4-way multiple choice, 0 for GSM8K) and `ceiling`; only the slope `k` and midpoint
+    `x0` are fitted. For a lower-is-better proxy `k` comes out negative.
+    """
+
+    form = "sigmoid"
+    n_params = 2
+
+    def __init__(self, *, chance: float = 0.0, ceiling: float = 1.0) -> None:
+        self.chance = chance
+        self.ceiling = ceiling
+
+    def _fit_standardised(self, z: np.ndarray, y: np.ndarray) -> None:
+        if not self.chance < self.ceiling:
+            raise RBridgeError(
+                f"sigmoid needs chance < ceiling, got chance={self.chance} and "
+                f"ceiling={self.ceiling}"
+            )
+        span = self.ceiling - self.chance
+        share = np.clip((y - self.chance) / span, 0.02, 0.98)
+        slope, intercept = np.polyfit(z, logit(share), 1)
+        if abs(slope) < 1e-6:
+            slope = 1e-3
+        start = np.array([slope, -intercept / slope])
+        result = least_squares(lambda p: self._curve(p, z) - y, start, method="lm", max_nfev=5000)
+        _require_converged(self.form, result)
+        self.theta_ = result.x
+        self.k_ = float(result.x[0] / self.x_scale_)
+        self.x0_ = float(self.x_mean_ + result.x[1] * self.x_scale_)
+
+    def _curve(self, theta: np.ndarray, z: np.ndarray) -> np.ndarray:
+        return self.chance + (self.ceiling - self.chance) * expit(theta[0] * (z - theta[1]))
+
+    def _predict_standardised(self, z: np.ndarray) -> np.ndarray:
+        return self._curve(self.theta_, z)
+
+    def curve_params(self) -> dict[str, Any]:
+        return {
+            "equation": "y = chance + (ceiling - chance) / (1 + exp(-k * (x - x0)))",
+            "chance": float(self.chance),
+            "ceiling": float(self.ceiling),
+            "k": self.k_,
+            "x0": self.x0_,
+        }
+
+
+class TwoStepLadder(RegressorMixin, BaseEstimator):
+    """Proxy score -> target-scale task loss -> target accuracy (Bhagia et al. 2024's ladder).
+
+    Step 1 maps the proxy score to an intermediate quantity measured on the training targets (e.g.
+    the large model's own NLL or bits per byte on the task; it is passed to `fit` as
+    `intermediate=`, a per-sample array, so `cross_val_score(..., params={"intermediate": z})`
+    splits it with X and y). Step 2 maps that quantity to accuracy, by default with the bounded
+    sigmoid. Only X is needed to predict.
+    """
+
+    form: ClassVar[str] = "ladder"
+
+    def __init__(
+        self, *, step1: BaseEstimator | None = None, step2: BaseEstimator | None = None
+    ) -> None:
+        self.step1 = step1
+        self.step2 = step2
+
+    def fit(self, X: Any, y: Any, intermediate: Any = None) -> TwoStepLadder:
+        X, y = validate_data(self, X, y, y_numeric=True)
+        if intermediate is None:
+            raise RBridgeError(
+                "the two-step ladder needs the intermediate target-scale metric "
+                "(fit(X, y, intermediate=...); CLI: --intermediate-metric)"
+            )
+        z = np.asarray(intermediate, dtype=float).reshape(-1, 1)
+        if len(z) != len(y):
+            raise RBridgeError(f"intermediate has {len(z)} values for {len(y)} samples")
+        self.step1_ = clone(self.step1) if self.step1 is not None else LinearFit()
+        self.step2_ = clone(self.step2) if self.step2 is not None else SigmoidFit()
+        self.step1_.fit(X, z[:, 0])
+        self.step2_.fit(z, y)
+        self.x_range_ = self.step1_.x_range_
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        z = self.step1_.predict(X)
+        with warnings.catch_warnings():
+            # The step-2 input is a prediction; only the proxy range (step 1) is the user's.
+            warnings.simplefilter("ignore", ExtrapolationWarning)
+            return self.step2_.predict(z.reshape(-1, 1))
+
+    def turns_at(self) -> float | None:
+        return self.step1_.turns_at()
+
+    def curve_params(self) -> dict[str, Any]:
+        return {
+            "equation": "y = step2(step1(x))",
+            "step1": {"form": self.step1_.form, **self.step1_.curve_params()},
+            "step2": {"form": self.step2_.form, **self.step2_.curve_params()},
+        }
+
+
+FORMS: dict[str, type[_UnivariateFit]] = {
+    cls.form: cls for cls in (LinearFit, QuadraticFit, ExponentialFit, LogarithmicFit, SigmoidFit)
+}
+
+
+def make_form(
+    name: str, *, chance: float = 0.0, ceiling: float = 1.0, monotone: bool = True
+) -> BaseEstimator:
+    """An unfitted estimator for a form name, as the CLI and the fit file spell it."""
+    if name == "sigmoid":
+        return SigmoidFit(chance=chance, ceiling=ceiling)
+    if name == "quadratic":
+        return QuadraticFit(monotone=monotone)
+    if name == "ladder":
+        return TwoStepLadder(step2=SigmoidFit(chance=chance, ceiling=ceiling))
+    if name not in FORMS:
+        known = ", ".join([*FORMS, "ladder"])
+        raise RBridgeError(f"unknown fit form {name!r}; choose one of {known}")
+    return FORMS[name]()
+
+
+def curve_values(params: dict[str, Any], x: Any) -> np.ndarray:
+    """The curve that `curve_params()` describes, at x, without the estimator.
+
+    The stored bootstrap of a fit is one parameter set per refit; with each parameter an array
+    of shape (n_draws, 1) and x of shape (n_points,) or (n_draws, n_points) this evaluates every
+    refit at once. `tests` check it against each estimator's own `predict`.
+    """
+    x = np.asarray(x, dtype=float)
+    equation = params["equation"]
+    if equation == "y = step2(step1(x))":
+        return curve_values(params["step2"], curve_values(params["step1"], x))
+    if equation == "y = intercept + slope * x":
+        return params["intercept"] + params["slope"] * x
+    if equation == "y = c0 + c1 * x + c2 * x^2":
+        return params["c0"] + (params["c1"] + params["c2"] * x) * x
+    if equation == "y = a * exp(b * x)":
+        return params["a"] * np.exp(np.clip(params["b"] * x, -700.0, 700.0))
+    if equation == "y = a + b * ln(x)":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return params["a"] + params["b"] * np.log(x)
+    if equation == "y = chance + (ceiling - chance) / (1 + exp(-k * (x - x0)))":
+        chance, ceiling = params["chance"], params["ceiling"]
+        return chance + (ceiling - chance) * expit(params["k"] * (x - params["x0"]))
+    raise RBridgeError(f"unknown curve equation {equation!r}")
+
+
+def require_points(form: str, n: int, n_params: int) -> None:
+    """Fewer points than parameters cannot determine the curve."""
+    if n < n_params:
+        raise RBridgeError(
+            f"{form} fit needs at least {n_params} points, got {n} (n_samples = {n})"
+        )
+
+
+def warn_if_few_points(form: str, n: int, n_params: int) -> None:
+    """Enough points to fit but too few to trust: below POINTS_PER_PARAMETER per parameter."""
+    if n < POINTS_PER_PARAMETER * n_params:
+        warnings.warn(
+            f"{form} fit on only {n} points for {n_params} parameters (fewer than "
+            f"{POINTS_PER_PARAMETER} per parameter): its R2 and intervals are fragile",
+            TooFewPointsWarning,
+            stacklevel=3,
+        )
+
+
+def warn_if_extrapolating(form: str, x: np.ndarray, x_range: tuple[float, float]) -> None:
+    low, high = x_range
+    slack = 1e-9 * max(1.0, abs(low), abs(high))
+    outside = (x < low - slack) | (x > high + slack)
+    if np.any(outside):
+        values = ", ".join(f"{v:.6g}" for v in x[outside][:5])
+        warnings.warn(
+            f"{form} fit extrapolates: proxy score(s) {values} outside the fitted "
+            f"range [{low:.6g}, {high:.6g}]",
+            ExtrapolationWarning,
+            stacklevel=3,
+        )
+
+
+def _single_column(X: np.ndarray) -> np.ndarray:
+    if X.shape[1] != 1:
+        raise ValueError(
+            f"a fit form takes one proxy-score column, got {X.shape[1]} (n_features must be 1)"
+        )
+    return X[:, 0].astype(float)
+
+
+def _lstsq(design: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.linalg.lstsq(design, y, rcond=None)[0]
+
+
+def _vertex_inside(beta: np.ndarray, low: float, high: float) -> bool:
+    """Does b0 + b1 z + b2 z^2 turn strictly inside (low, high)? (the slope changes sign)"""
+    slack = 1e-9 * (high - low)
+    slope_low, slope_high = beta[1] + 2 * beta[2] * low, beta[1] + 2 * beta[2] * high
+    return bool(
+        slope_low * slope_high < 0 and low + slack < -beta[1] / (2 * beta[2]) < high - slack
+    )
+
+
+def _vertex_at(end: float, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least squares y = a + c (z - end)^2, as (b0, b1, b2) of b0 + b1 z + b2 z^2."""
+    a, c = _lstsq(np.column_stack([np.ones_like(z), (z - end) ** 2]), y)
+    return np.array([a + c * end * end, -2 * c * end, c])
+
+
+def _exp(theta: np.ndarray, z: np.ndarray) -> np.ndarray:
+    return theta[0] * np.exp(np.clip(theta[1] * z, -700.0, 700.0))
+
+
+def _require_converged(form: str, result: Any) -> None:
+    if result.status <= 0 or not np.all(np.isfinite(result.x)):
+        raise RBridgeError(f"{form} fit did not converge ({result.message}); try another form")
