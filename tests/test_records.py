@@ -57,7 +57,8 @@ def write(tmp_path: Path, *records, raw: str | None = None) -> Path:
             r"field 'trace': must be a non-empty string",
         ),
         ({"trace": "  \n"}, r"field 'trace': must be a non-empty string"),
-        ({"benchmark": "gsm9k"}, r"field 'benchmark': unknown benchmark 'gsm9k'; expected one of"),
+        ({"benchmark": "gsm/8k"}, r"field 'benchmark': must be a benchmark name \(one of \["),
+        ({"benchmark": 8}, r"field 'benchmark': must be a benchmark name .*, got 8"),
         ({"frontier_tokens": []}, r"field 'frontier_tokens': must be a non-empty list"),
         (
             {"frontier_tokens": [{"text": "Two plus two."}]},

@@ -68,10 +68,19 @@ def test_traces_of_another_benchmark_only(tmp_path, data_dir, gsm8k_records):
         load(tmp_path, traces=write_jsonl(tmp_path / "t.jsonl", other), data_dir=data_dir)
 
 
-def test_unknown_benchmark_in_a_record(tmp_path, data_dir, gsm8k_records):
-    bad = [{**gsm8k_records[0], "benchmark": "gsm8k_v2"}]
-    with pytest.raises(RBridgeError, match=r"line 1, id '0', field 'benchmark': unknown benchmark"):
-        load(tmp_path, traces=write_jsonl(tmp_path / "t.jsonl", bad), data_dir=data_dir)
+def test_records_of_a_benchmark_of_ones_own_are_not_the_six(tmp_path, data_dir, gsm8k_records):
+    """A benchmark name outside the six is a benchmark of the user's own: it never serves one of
+    the six; a name that cannot be one is refused where it is read."""
+    other = [{**gsm8k_records[0], "benchmark": "gsm8k_v2"}]
+    with pytest.raises(
+        RBridgeError, match=r"has no traces for benchmark 'gsm8k' \(it has \['gsm8k_v2'\]\)"
+    ):
+        load(tmp_path, traces=write_jsonl(tmp_path / "t.jsonl", other), data_dir=data_dir)
+    bad = [{**gsm8k_records[0], "benchmark": "gsm8k v2"}]
+    with pytest.raises(
+        RBridgeError, match=r"line 1, id '0', field 'benchmark': must be a benchmark name"
+    ):
+        load(tmp_path, traces=write_jsonl(tmp_path / "t2.jsonl", bad), data_dir=data_dir)
 
 
 def test_bad_option_values(tmp_path, data_dir, gsm8k_records):

@@ -108,6 +108,26 @@ def decode_json(
         ) from None
 
 
+def read_text(path: str | Path) -> str:
+    """A whole text file (gzip read from its first bytes), decoded as UTF-8 (a byte-order mark
+    dropped); damage or other encodings are one located error."""
+    path = Path(path)
+    with _open_bytes(path) as fh:
+        try:
+            data = fh.read()
+        except (OSError, EOFError, zlib.error) as exc:
+            if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile):
+                raise read_error(path, exc) from None
+            raise _decompression_error(path, exc) from None
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise located(
+            str(path), f"not UTF-8 text (byte {data[exc.start]:#04x}); save it as UTF-8", line=line
+        ) from None
+
+
 def read_error(path: Path, exc: OSError) -> RBridgeError:
     """An OSError met while reading `path`, as one line that says what to fix."""
     if isinstance(exc, IsADirectoryError):

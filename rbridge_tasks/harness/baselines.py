@@ -36,10 +36,12 @@ def continuations(doc: dict) -> dict[str, str]:
 class BaselineTask(RBridgeTask):
     """The baselines' task: the rBridge task's documents and options, three continuations each."""
 
+    TEMPLATE = "_baselines_template_yaml"
+
     def construct_requests(self, doc: dict, ctx: str, **kwargs) -> list[Instance]:
         kwargs.pop("apply_chat_template", None)
         kwargs.pop("chat_template", None)
-        context = ctx + self.delimiter
+        context = ctx + self.delimiter(doc)
         return [
             Instance(REQUEST_TYPE, doc=doc, arguments=(context, text), idx=i, **kwargs)
             for i, text in enumerate(continuations(doc).values())

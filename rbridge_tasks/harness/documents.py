@@ -9,7 +9,6 @@ from rbridge_tasks.core.errors import RBridgeError
 from rbridge_tasks.harness.options import TaskSettings
 from rbridge_tasks.questions.sources import (
     Question,
-    load_questions,
     normalise_text,
     proxy_prompt,
     question_body,
@@ -25,7 +24,7 @@ def build_documents(settings: TaskSettings) -> tuple[list[dict[str, Any]], dict[
     """One document per trace, in the benchmark's order, with its frontier confidences; and
     where they came from, for the results file's `configs[task].metadata`."""
     records, origin = find_records(settings.traces, settings.benchmark, settings.released_mapping)
-    questions = load_questions(settings.benchmark, settings.data_dir)
+    questions = settings.source.load(settings.data_dir)
     position = {q.id: i for i, q in enumerate(questions)}
     unknown = [r.id for r in records if r.id not in position]
     if unknown:
@@ -49,6 +48,13 @@ def build_documents(settings: TaskSettings) -> tuple[list[dict[str, Any]], dict[
     if settings.context == "fewshot":
         from rbridge_tasks.questions.fewshot import FewshotContext
 
+        if not settings.source.builtin:
+            raise RBridgeError(
+                f"context=fewshot: exemplars exist for the six built-in benchmarks only; "
+                f"{settings.benchmark} ({settings.source.describe()}) takes context=qa (an "
+                "lm-eval task's own prompt, its few-shot included) or context=concat"
+            )
+
         fewshot = FewshotContext.load(settings.benchmark, settings.data_dir, settings.fewshot_k)
     docs = []
     for record in records:
@@ -59,8 +65,10 @@ def build_documents(settings: TaskSettings) -> tuple[list[dict[str, Any]], dict[
             prompt = question_body(question)
         else:
             prompt = proxy_prompt(question)
+        own_context = settings.context == "qa" and question.prompt is not None
         docs.append(
             {
+                **({"delimiter": question.delimiter} if own_context else {}),
                 "id": record.id,
                 "benchmark": record.benchmark,
                 "question": question.question,
@@ -77,6 +85,7 @@ def build_documents(settings: TaskSettings) -> tuple[list[dict[str, Any]], dict[
             }
         )
     provenance = {
+        "questions_source": settings.source.describe(),
         "traces_source": origin,
         "frontier_models": sorted({r.frontier_model for r in records}),
         "pack_documents": len(records),

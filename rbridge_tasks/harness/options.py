@@ -5,13 +5,14 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rbridge_tasks.core.errors import RBridgeError
 from rbridge_tasks.core.options import choice, optional_str, parse_flag, positive_int
 from rbridge_tasks.formula.numbers import AGGREGATIONS
 from rbridge_tasks.formula.weights import MINMAX_SCOPES, MINMAX_TARGETS
-from rbridge_tasks.questions.sources import check_benchmark
+from rbridge_tasks.questions.source import QuestionSource, source_from_options
 
 # The task options a user sets with `--metadata key=value` (README, "Options"), with one line of
 # help each; `rbridge eval --help` lists them.
@@ -29,6 +30,14 @@ METADATA_KEYS: dict[str, str] = {
     "released_mapping": "JSON/YAML file naming the released dataset's fields",
     "tokenizer": "proxy tokenizer for minmax_scope=benchmark (default: the model's pretrained)",
     "tokenizer_revision": "revision of the proxy tokenizer",
+    "questions": "your own benchmark: a JSONL/CSV question file (with benchmark=NAME)",
+    "id_field": "question file / lm-eval task: the id field (default id / the document index)",
+    "question_field": "question file: the question field (default question)",
+    "answer_field": "question file: the gold answer field (default answer)",
+    "choices_field": "question file: the options field, for multiple choice (default choices)",
+    "answer_type": "number, math, choice, code or text: how answers are checked (default: guessed)",
+    "source_task": "an lm-eval task whose documents and prompts are the questions",
+    "source_include_path": "folder(s) of task YAMLs for source_task (default: this YAML's)",
 }
 # Options that no longer exist, with what to do instead: silently ignoring them would be worse.
 REMOVED_KEYS = {
@@ -49,7 +58,7 @@ _OTHER_KEYS = frozenset(
 class TaskSettings:
     """The task's options, parsed and checked once (see METADATA_KEYS)."""
 
-    benchmark: str
+    source: QuestionSource
     traces: str | None = None
     data_dir: str | None = None
     released_mapping: str | None = None
@@ -62,14 +71,44 @@ class TaskSettings:
     check_questions: bool = True
     strict_split: bool = False
 
+    @property
+    def benchmark(self) -> str:
+        return self.source.benchmark
+
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any]) -> TaskSettings:
-        benchmark = metadata.get("benchmark")
-        if not isinstance(benchmark, str):
-            raise RBridgeError("the task YAML must set metadata.benchmark")
+        """The options of a task's metadata (its YAML's, with lm-eval's `--metadata` merged in).
+
+        Relative paths (`questions`, `source_include_path`) are read from the current folder,
+        else from the folder of the YAML that defines the task (`config_source`).
+        """
         reject_misspelled_keys(metadata)
+        benchmark = optional_str(metadata.get("benchmark"))
+        questions = optional_str(metadata.get("questions"))
+        source_task = optional_str(metadata.get("source_task"))
+        if benchmark is None and source_task is None:
+            raise RBridgeError(
+                "the task YAML must set metadata.benchmark (one of the six, or your benchmark's "
+                "name with questions=FILE), or source_task=LM_EVAL_TASK"
+            )
+        home = metadata.get("config_source")
+        include = metadata.get("source_include_path") or ([str(Path(home).parent)] if home else [])
+        source = source_from_options(
+            benchmark,
+            _located(questions, home),
+            source_task,
+            id_field=optional_str(metadata.get("id_field")),
+            question_field=optional_str(metadata.get("question_field")),
+            answer_field=optional_str(metadata.get("answer_field")),
+            choices_field=optional_str(metadata.get("choices_field")),
+            answer_type=optional_str(metadata.get("answer_type")),
+            include_path=[
+                _located(str(path), home)
+                for path in ([include] if isinstance(include, str) else include)
+            ],
+        )
         return cls(
-            benchmark=check_benchmark(benchmark),
+            source=source,
             traces=optional_str(metadata.get("traces")),
             data_dir=optional_str(metadata.get("data_dir")),
             released_mapping=optional_str(metadata.get("released_mapping")),
@@ -93,6 +132,12 @@ class TaskSettings:
         if self.last_tokens is not None:
             out["last_tokens"] = self.last_tokens
         return out
+
+
+def _located(path: str | None, config_source: Any) -> str | None:
+    if path is None or Path(path).is_absolute() or Path(path).exists() or not config_source:
+        return path
+    return str(Path(str(config_source)).parent / path)
 
 
 def reject_misspelled_keys(metadata: Mapping[str, Any]) -> None:

@@ -26,6 +26,24 @@ from lm_eval.api.registry import metric_registry, model_registry, register_metri
 from rbridge_tasks.backends.models import MODELS
 from rbridge_tasks.backends.pieces import answer_with_loglikelihood
 from rbridge_tasks.backends.response import REQUEST_TYPE
+from rbridge_tasks.core.resources import tasks_path
+
+
+def template_config(name: str) -> dict[str, Any]:
+    """The settings of a template YAML (`_default_template_yaml`, `_baselines_template_yaml`),
+    without its `class`: the defaults of a task YAML of the user's own, which names our class
+    and its metadata but cannot `include` a file inside the installed package."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):  # the `class: !function ...` line is the YAML's own business
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    config = yaml.load((tasks_path() / name).read_text(encoding="utf-8"), Loader)
+    if "include" in config:
+        config = {**template_config(config.pop("include")), **config}
+    config.pop("class", None)
+    return config
 
 
 def passthrough(items):

@@ -19,6 +19,7 @@ import os
 import sys
 import time
 from argparse import Namespace
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,20 +31,36 @@ from rbridge_tasks.core.resources import tasks_path
 TRANSFORMERS_MODELS = ("hf", "hf-auto", "huggingface", "vllm", *MODELS)
 
 
-def our_tasks() -> dict[str, tuple[str, ...]]:
-    """Our task and group names, read from the installed YAMLs, each with its benchmarks."""
+def our_tasks(folders: Sequence[str | Path] = ()) -> dict[str, tuple[str, ...]]:
+    """Task and group names with the benchmarks each scores: ours (the installed YAMLs) and
+    those in `folders` (the user's `--include_path`, searched as lm-eval searches it)."""
     import yaml
 
     class Loader(yaml.SafeLoader):  # lm-eval's `!function` tags do not matter here
         pass
 
     Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
-    configs = [yaml.load(p.read_text("utf-8"), Loader) for p in sorted(tasks_path().glob("*.yaml"))]
-    tasks = {
-        c["task"]: (c["metadata"]["benchmark"],) for c in configs if isinstance(c.get("task"), str)
-    }
+    paths = sorted(tasks_path().glob("*.yaml"))
+    for folder in folders:
+        paths += sorted(Path(folder).rglob("*.yaml")) if Path(folder).is_dir() else []
+    configs = []
+    for path in paths:
+        try:
+            config = yaml.load(path.read_text("utf-8"), Loader)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue  # lm-eval reports a broken YAML of the user's itself
+        if isinstance(config, dict):
+            configs.append(config)
+    tasks = {}
+    for c in configs:
+        if isinstance(c.get("task"), str):
+            meta = c.get("metadata") if isinstance(c.get("metadata"), dict) else {}
+            name = meta.get("benchmark") or meta.get("source_task")
+            tasks[c["task"]] = (str(name),) if name else ()
     groups = {
-        c["group"]: tuple(b for t in c["task"] for b in tasks[t]) for c in configs if "group" in c
+        c["group"]: tuple(b for t in c["task"] for b in tasks.get(t, ()))
+        for c in configs
+        if isinstance(c.get("group"), str) and isinstance(c.get("task"), list)
     }
     return {**tasks, **groups}
 
@@ -101,7 +118,7 @@ def preflight(args: Namespace) -> None:
     if args.limit is not None and args.limit <= 0:
         raise RBridgeError(f"--limit {args.limit:g} scores nothing; pass a positive number")
     tasks = [t for name in args.tasks or () for t in str(name).split(",") if t]
-    known = our_tasks()
+    known = our_tasks(args.include_path[1:])
     for task in tasks:
         if (message := misspelt_task(task, known)) is not None:
             raise RBridgeError(message)
@@ -152,10 +169,11 @@ def preflight(args: Namespace) -> None:
 
 def _missing_inputs(benchmarks: list[str], metadata: dict[str, Any]) -> list[str]:
     """The hub-only inputs of our tasks that are neither given nor in the local cache."""
-    from rbridge_tasks.questions.sources import load_questions
+    from rbridge_tasks.questions.sources import BENCHMARK_NAMES, load_questions
     from rbridge_tasks.records.released import fetch_released
 
-    benchmarks = list(dict.fromkeys(benchmarks))
+    # the six have hub defaults; a benchmark of the user's own has its files named in its YAML
+    benchmarks = [b for b in dict.fromkeys(benchmarks) if b in BENCHMARK_NAMES]
     missing = []
     for key, load, what in (
         ("traces", fetch_released, "trace file or folder"),
@@ -182,6 +200,8 @@ def _check_pack(path: Path, benchmarks: dict[str, tuple[str, ...]], limit: float
     from rbridge_tasks.records.files import pack_counts
 
     counts = pack_counts(path)
+    if counts is None:  # a damaged file: the task's own read names the damage
+        return
     for task, needs in benchmarks.items():
         missing = [b for b in needs if b not in counts]
         if missing:

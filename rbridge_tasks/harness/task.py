@@ -29,7 +29,11 @@ from rbridge_tasks.formula.numbers import rbridge_numbers, token_statistics
 from rbridge_tasks.formula.weights import confidences, proxy_token_weights
 from rbridge_tasks.harness.documents import build_documents
 from rbridge_tasks.harness.options import TaskSettings
-from rbridge_tasks.harness.registration import install_document_answer, register_metrics
+from rbridge_tasks.harness.registration import (
+    install_document_answer,
+    register_metrics,
+    template_config,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +45,14 @@ class RBridgeTask(ConfigurableTask):
     ----------
     config : dict
         The YAML's config; `metadata` carries the options (`harness.options.TaskSettings`).
+        Keys it lacks come from the package's template YAML, so a task YAML of the user's own
+        needs only `task`, `class` and `metadata`.
     """
 
+    TEMPLATE = "_default_template_yaml"
+
     def __init__(self, config: dict | None = None) -> None:
-        config = dict(config or {})
+        config = {**template_config(self.TEMPLATE), **(config or {})}
         config.pop("class", None)  # lm-eval hands the YAML's `class:` key through
         register_metrics(config.get("metric_list") or ())
         install_document_answer()
@@ -54,9 +62,12 @@ class RBridgeTask(ConfigurableTask):
         self._warned: set[str] = set()
         super().__init__(config=config)
 
-    @property
-    def delimiter(self) -> str:
-        return "" if self.settings.context == "concat" else self.config.target_delimiter
+    def delimiter(self, doc: dict) -> str:
+        """Between the context and the trace: none for `context=concat`; an lm-eval task's own
+        target delimiter after its prompt; else the YAML's `target_delimiter`."""
+        if self.settings.context == "concat":
+            return ""
+        return doc.get("delimiter", self.config.target_delimiter)
 
     def download(self, dataset_kwargs=None, **kwargs) -> None:
         docs, provenance = build_documents(self.settings)
@@ -73,7 +84,7 @@ class RBridgeTask(ConfigurableTask):
             values = np.concatenate([confidences(d["frontier_logprobs"]) for d in docs])
         else:
             tokenizer = ProxyTokenizer.from_metadata(self.config.metadata or {})
-            contexts = [d["prompt"] + self.delimiter for d in docs]
+            contexts = [d["prompt"] + self.delimiter(d) for d in docs]
             texts = [c + d["trace"] for c, d in zip(contexts, docs, strict=True)]
             values = np.concatenate(
                 [
@@ -115,7 +126,7 @@ class RBridgeTask(ConfigurableTask):
     def construct_requests(self, doc: dict, ctx: str, **kwargs) -> list[Instance]:
         kwargs.pop("apply_chat_template", None)
         kwargs.pop("chat_template", None)
-        arguments = (ctx + self.delimiter, doc["trace"])
+        arguments = (ctx + self.delimiter(doc), doc["trace"])
         return [Instance(REQUEST_TYPE, doc=doc, arguments=arguments, idx=0, **kwargs)]
 
     def process_results(self, doc: dict, results: list) -> dict[str, float]:

@@ -3,7 +3,8 @@
 Questions come from a local directory laid out like `shared/data/` (`--metadata data_dir=DIR`;
 `--data-dir` in `rbridge traces`) or, by default, from the Hugging Face hub datasets that lm-eval's
 own tasks use. Either way each question gets the benchmark's native id, which is what trace
-records join on.
+records join on. Other benchmarks come from a question file (`question_file`) or an lm-eval task
+(`lm_eval_source`) as the same `Question`.
 """
 
 from __future__ import annotations
@@ -19,18 +20,60 @@ from rbridge_tasks.core.errors import RBridgeError, first_line, located
 from rbridge_tasks.core.hub import DATA_DIR_OPTION, hub_unreachable
 from rbridge_tasks.core.jsonl import iter_jsonl
 
+# a benchmark of the user's own is named so: it names trace records and a pack's files
+BENCHMARK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 BENCHMARK_NAMES = ("gsm8k", "math500", "arc_challenge", "mmlu_pro", "csqa", "humaneval")
-MULTIPLE_CHOICE = frozenset({"arc_challenge", "mmlu_pro", "csqa"})
+# how each of the six asks for and checks its answers (`ANSWER_TYPES`)
+ANSWER_TYPE_OF = {
+    "gsm8k": "number",
+    "math500": "math",
+    "arc_challenge": "choice",
+    "mmlu_pro": "choice",
+    "csqa": "choice",
+    "humaneval": "code",
+}
+
+
+# How a question's answer is asked for and checked (`traces.prompts`, `traces.answers`).
+ANSWER_TYPES = ("number", "math", "choice", "code", "text")
+_NUMBER = re.compile(r"\s*[-+]?(\d[\d,]*(\.\d*)?|\.\d+)\s*")
+_LATEX = re.compile(r"[\\^{}$]")
+
+
+def guess_answer_type(questions: list[Question]) -> str:
+    """For a benchmark whose answer type is not given: `choice` when questions have options,
+    `number` when every gold is a number, `math` when a gold looks like LaTeX, else `text`."""
+    if any(q.choices for q in questions):
+        return "choice"
+    if questions and all(_NUMBER.fullmatch(q.gold) for q in questions):
+        return "number"
+    if any(_LATEX.search(q.gold) for q in questions):
+        return "math"
+    return "text"
 
 
 @dataclass(frozen=True)
 class Question:
+    """One benchmark question, whatever its source (the six, a question file, an lm-eval task).
+
+    `choices` are (label, text) pairs and `gold` a label for multiple choice; `prompt`, when the
+    source has a context of its own (an lm-eval task's prompt, few-shot included), is what the
+    proxy reads before the trace, after which comes `delimiter`.
+    """
+
     id: str
     benchmark: str
     question: str
     gold: str
     choices: tuple[tuple[str, str], ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    answer_type: str = ""
+    prompt: str | None = None
+    delimiter: str = " "
+
+    def __post_init__(self) -> None:
+        if not self.answer_type:  # the six know theirs; any other benchmark is free text
+            object.__setattr__(self, "answer_type", ANSWER_TYPE_OF.get(self.benchmark, "text"))
 
 
 @dataclass(frozen=True)
@@ -104,16 +147,19 @@ def read_source(
 
 
 def proxy_prompt(q: Question) -> str:
-    """The default (`context=qa`) context the proxy reads; the trace follows after one space."""
+    """The default (`context=qa`) context the proxy reads; the trace follows after one space.
+    A source with a prompt of its own (an lm-eval task) gives it."""
+    if q.prompt is not None:
+        return q.prompt
     return f"Question: {question_body(q)}\nAnswer:"
 
 
 def question_body(q: Question) -> str:
-    """The question as the proxy reads it: options listed, HumanEval as its code prompt.
+    """The question as the proxy reads it: options listed, code as its code prompt.
 
     `context=concat` puts the trace right after it, as the authors' span-mask scorer does.
     """
-    if q.benchmark == "humaneval":
+    if q.answer_type == "code":
         return f"Complete the following Python function.\n```python\n{q.question}```"
     if q.choices:
         options = "\n".join(f"{label}. {text}" for label, text in q.choices)

@@ -23,7 +23,7 @@ from typing import Any
 from rbridge_tasks.core.atomic import atomic_write
 from rbridge_tasks.core.errors import RBridgeError, located
 from rbridge_tasks.core.jsonl import decode_json, iter_jsonl
-from rbridge_tasks.questions.sources import BENCHMARK_NAMES
+from rbridge_tasks.questions.sources import BENCHMARK_NAME, BENCHMARK_NAMES
 from rbridge_tasks.records.schema import TraceRecord, parse_record
 
 TRACE_SUFFIXES = (".jsonl", ".jsonl.gz")
@@ -66,20 +66,27 @@ def read_pack(path: str | Path, *, require_tokens: bool = True) -> list[TraceRec
     if not path.is_dir():
         return read_traces(path, require_tokens=require_tokens)
     records = []
-    for benchmark in BENCHMARK_NAMES:
-        file = benchmark_file(path, benchmark)
-        if file is not None:
-            records += [
-                r
-                for r in iter_traces(file, require_tokens=require_tokens)
-                if r.benchmark == benchmark
-            ]
+    for benchmark, file in pack_files(path).items():
+        records += [
+            r for r in iter_traces(file, require_tokens=require_tokens) if r.benchmark == benchmark
+        ]
     if not records:
         raise RBridgeError(
             f"{path}: a folder of traces must hold <benchmark>.jsonl[.gz] files with records of "
-            f"that benchmark (benchmarks: {', '.join(BENCHMARK_NAMES)}); it has none"
+            f"that benchmark (e.g. {', '.join(BENCHMARK_NAMES)}); it has none"
         )
     return records
+
+
+def pack_files(folder: Path) -> dict[str, Path]:
+    """The `<benchmark>.jsonl[.gz]` files of a pack folder, by benchmark (`.jsonl` first)."""
+    out: dict[str, Path] = {}
+    for suffix in TRACE_SUFFIXES:
+        for file in sorted(folder.glob(f"*{suffix}")):
+            benchmark = file.name.removesuffix(suffix)
+            if file.is_file() and BENCHMARK_NAME.fullmatch(benchmark):
+                out.setdefault(benchmark, file)
+    return out
 
 
 def benchmark_file(folder: Path, benchmark: str) -> Path | None:
@@ -275,26 +282,25 @@ def _dumps(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
 
 
-def pack_counts(path: Path) -> dict[str, int | None]:
+def pack_counts(path: Path) -> dict[str, int | None] | None:
     """Records per benchmark that `--metadata traces=PATH` can serve, found without validating
     them: the lines of a folder's `<benchmark>.jsonl[.gz]` files (None for a released
-    `traces/<config>/` folder, not counted), or the `benchmark` fields of a file's lines. A
-    damaged file counts as serving every benchmark, uncounted, so the full read names the damage.
+    `traces/<config>/` folder, not counted), or the `benchmark` fields of a file's lines. None
+    for a damaged file, so that the full read names the damage.
     """
-    counts: dict[str, int | None] = {}
     if path.is_dir():
         from rbridge_tasks.records.released import CONFIG_OF_BENCHMARK
 
-        for benchmark in BENCHMARK_NAMES:
-            file = benchmark_file(path, benchmark)
-            if file is not None:
-                mine = _benchmark_counts(file)
-                counts[benchmark] = None if mine is None else mine.get(benchmark, 0)
-            elif (path / "traces" / CONFIG_OF_BENCHMARK[benchmark]).is_dir():
+        counts: dict[str, int | None] = {}
+        for benchmark, file in pack_files(path).items():
+            mine = _benchmark_counts(file)
+            counts[benchmark] = None if mine is None else mine.get(benchmark, 0)
+        for benchmark, config in CONFIG_OF_BENCHMARK.items():
+            if benchmark not in counts and (path / "traces" / config).is_dir():
                 counts[benchmark] = None
         return counts
     found = _benchmark_counts(path)
-    return dict.fromkeys(BENCHMARK_NAMES) if found is None else dict(found)
+    return None if found is None else dict(found)
 
 
 def _benchmark_counts(path: Path) -> dict[str, int] | None:

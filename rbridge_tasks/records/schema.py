@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rbridge_tasks.core.errors import RBridgeError, located
-from rbridge_tasks.questions.sources import BENCHMARK_NAMES
+from rbridge_tasks.questions.sources import BENCHMARK_NAME, BENCHMARK_NAMES
 
 REQUIRED_FIELDS = ("id", "benchmark", "question", "trace", "frontier_model")
 # A text-only trace (no frontier_tokens) is a valid record for `rbridge traces confidences` to
@@ -95,9 +95,11 @@ def parse_record(
     if record_id is None or not record_id.strip():
         raise fail("must be a non-empty string or an integer", "id")
     benchmark = obj["benchmark"]
-    if benchmark not in BENCHMARK_NAMES:
+    if not isinstance(benchmark, str) or not BENCHMARK_NAME.fullmatch(benchmark):
         raise fail(
-            f"unknown benchmark {benchmark!r}; expected one of {list(BENCHMARK_NAMES)}", "benchmark"
+            f"must be a benchmark name (one of {list(BENCHMARK_NAMES)}, or your own benchmark's: "
+            f"letters, digits, '_', '.', '-'), got {benchmark!r}",
+            "benchmark",
         )
     for name in ("question", "trace", "frontier_model"):
         if not isinstance(obj[name], str) or not obj[name].strip():

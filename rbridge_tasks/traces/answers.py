@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from rbridge_tasks.questions.sources import MULTIPLE_CHOICE, Question, check_benchmark
+from rbridge_tasks.questions.sources import Question, normalise_text
 from rbridge_tasks.traces.humaneval_exec import check_humaneval
 
 _ANSWER_IS = re.compile(r"(?i:answer\s+is|answer\s*:|####)")
@@ -28,31 +28,60 @@ _CODE_BLOCK = re.compile(r"```(?:python|py|Python)?[ \t]*\n(.*?)```", re.S)
 
 
 def extract_answer(question: Question, completion: str) -> str | None:
-    """The model's final answer (the code, for HumanEval), or None when it gave none.
+    """The model's final answer (the code, for code), or None when it gave none.
 
     A multiple-choice answer must be one of the question's option labels.
     """
-    benchmark = check_benchmark(question.benchmark)
-    if benchmark == "gsm8k":
+    kind = question.answer_type
+    if kind == "number":
         return _extract_number(completion)
-    if benchmark == "math500":
+    if kind == "math":
         return _extract_math(completion)
-    if benchmark in MULTIPLE_CHOICE:
+    if kind == "choice":
         return _extract_option(completion, [label for label, _ in question.choices])
-    return _extract_code(completion)
+    if kind == "code":
+        return _extract_code(completion)
+    return _extract_text(completion)
 
 
 def is_correct(question: Question, answer: str | None, *, humaneval_timeout: float = 10.0) -> bool:
     if answer is None:
         return False
-    benchmark = question.benchmark
-    if benchmark == "gsm8k":
+    kind = question.answer_type
+    if kind == "number":
         return _same_number(answer, question.gold)
-    if benchmark == "math500":
+    if kind == "math":
         return math_equivalent(answer, question.gold)
-    if benchmark in MULTIPLE_CHOICE:
+    if kind == "choice":
         return answer.strip().upper() == question.gold.strip().upper()
-    return check_humaneval(question, answer, timeout=humaneval_timeout).passed
+    if kind == "code":  # HumanEval's only (`QuestionSource`): its tests are run
+        return check_humaneval(question, answer, timeout=humaneval_timeout).passed
+    return same_text(answer, question.gold)
+
+
+# --- text (a benchmark of the user's own) ------------------------------------------------------
+
+
+def _extract_text(text: str) -> str | None:
+    """The last answer span (after "The answer is", or boxed), up to its line's end."""
+    span = _last_answer_span(text)
+    if span is None:
+        return None
+    answer = span.strip().strip("*").strip()
+    return answer.removesuffix(".").strip() or None
+
+
+def same_text(answer: str, gold: str) -> bool:
+    """Equal as numbers when both are, else after Unicode normalisation, case-folding and
+    dropping surrounding quotes and final punctuation."""
+    a, b = _to_decimal(answer.strip()), _to_decimal(gold.strip())
+    if a is not None and b is not None:
+        return a == b
+
+    def norm(text: str) -> str:
+        return normalise_text(text).casefold().strip().strip("\"'`").rstrip(".!").strip()
+
+    return norm(answer) == norm(gold)
 
 
 # --- GSM8K -----------------------------------------------------------------------------------

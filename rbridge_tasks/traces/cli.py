@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 from rbridge_tasks.core.errors import RBridgeError
 from rbridge_tasks.core.hub import DATA_DIR_OPTION
-from rbridge_tasks.questions.sources import BENCHMARK_NAMES, load_questions
+from rbridge_tasks.questions.source import QuestionSource, source_from_options
+from rbridge_tasks.questions.sources import ANSWER_TYPES, BENCHMARK_NAMES
 from rbridge_tasks.records.files import read_pack, write_traces
 
 DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
@@ -39,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     gen = commands.add_parser("generate", help="frontier traces with per-token logprobs")
-    gen.add_argument("--benchmark", required=True, choices=BENCHMARK_NAMES)
+    _question_source_args(gen)
     gen.add_argument("--backend", required=True, choices=("hf", "vllm", "openai"))
     gen.add_argument("--model", required=True, help="local path / hub id, or the API model name")
     gen.add_argument("--out", required=True, help="trace file (.jsonl) to create or resume")
@@ -52,8 +53,9 @@ def _parser() -> argparse.ArgumentParser:
         "the rBridge paper's system prompt and JSON reply, its 'reasoning' scored",
     )
     gen.add_argument(
-        "--data-dir",
-        help="benchmark files laid out like shared/data/ (default: the Hugging Face hub datasets)",
+        "--prompt-template",
+        help="your own prompt: a text file with {question} (the question, options listed) and "
+        "optionally {options}; ask for a closing 'The answer is ...' line",
     )
     gen.add_argument("--limit", type=int, help="only the first N questions")
     gen.add_argument("--ids", help="only these question ids (comma separated)")
@@ -116,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
         help="what the model reads before the trace: the frontier prompt of the "
         "benchmark question (default) or the record's own question text",
     )
-    conf.add_argument("--data-dir", help="benchmark files for --context prompt")
+    _question_source_args(conf, benchmark_help="--questions: the benchmark those records name")
     conf.add_argument("--limit", type=int, help="only the first N records")
     conf.add_argument("--no-progress", action="store_true", help="no progress bar")
     _local_model_args(conf)
@@ -164,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
 
     val = commands.add_parser("validate", help="check a trace pack and its benchmark coverage")
     val.add_argument("path", help=PACK_HELP)
-    val.add_argument("--data-dir")
+    _question_source_args(val, benchmark_help="--questions: the benchmark those records name")
     val.add_argument(
         "--text-only", action="store_true", help="accept records without frontier tokens"
     )
@@ -183,6 +185,55 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
     st.set_defaults(run=_stats)
     return parser
+
+
+def _question_source_args(
+    parser: argparse.ArgumentParser,
+    benchmark_help: str = "one of the six, or your own benchmark's name with --questions",
+) -> None:
+    group = parser.add_argument_group(
+        "questions (one of the six, a question file of your own, or an lm-eval task)"
+    )
+    group.add_argument("--benchmark", help=benchmark_help)
+    group.add_argument(
+        "--data-dir",
+        help="the six: files laid out like shared/data/ (default: the Hugging Face hub datasets)",
+    )
+    group.add_argument("--questions", help="your own benchmark: a JSONL or CSV question file")
+    group.add_argument("--task", help="an lm-eval task whose documents are the questions")
+    group.add_argument(
+        "--include-path", action="append", default=[], help="folder of task YAMLs for --task"
+    )
+    group.add_argument("--id-field", help="the question id field (default id / document index)")
+    group.add_argument("--question-field", help="--questions: the question field (question)")
+    group.add_argument("--answer-field", help="--questions: the gold answer field (answer)")
+    group.add_argument("--choices-field", help="--questions: the options field (choices)")
+    group.add_argument(
+        "--answer-type",
+        choices=ANSWER_TYPES,
+        help="how answers are asked for and checked (default: from the questions)",
+    )
+
+
+def _source(args: argparse.Namespace) -> QuestionSource | None:
+    """The question source the flags name, or None (the six, by the records' benchmarks)."""
+    if not (args.questions or args.task):
+        if args.benchmark is not None and not hasattr(args, "prompt"):
+            raise RBridgeError("--benchmark names the benchmark of --questions or --task")
+        return None
+    if args.questions and not args.benchmark:
+        raise RBridgeError("--questions needs --benchmark NAME, your benchmark's name")
+    return source_from_options(
+        args.benchmark,
+        args.questions,
+        args.task,
+        id_field=args.id_field,
+        question_field=args.question_field,
+        answer_field=args.answer_field,
+        choices_field=args.choices_field,
+        answer_type=args.answer_type,
+        include_path=args.include_path,
+    )
 
 
 def _local_model_args(parser: argparse.ArgumentParser) -> None:
@@ -257,7 +308,20 @@ def _check_model_source(model: str) -> bool:
 def _generate(args: argparse.Namespace) -> int:
     from rbridge_tasks.traces.generate import generate_traces
 
-    questions = load_questions(args.benchmark, args.data_dir)
+    source = _source(args)
+    if source is None:
+        if args.benchmark is None:
+            raise RBridgeError(
+                "name the questions: --benchmark (one of the six), --questions FILE --benchmark "
+                "NAME, or --task LM_EVAL_TASK"
+            )
+        source = QuestionSource(args.benchmark)
+    template = None
+    if args.prompt_template is not None:
+        if args.prompt == "paper":
+            raise RBridgeError("--prompt-template replaces the prompt; drop --prompt paper")
+        template = _read_template(args.prompt_template)
+    questions = source.load(args.data_dir)
     if args.category:
         if args.benchmark != "mmlu_pro":
             raise RBridgeError("--category applies to mmlu_pro only")
@@ -271,7 +335,7 @@ def _generate(args: argparse.Namespace) -> int:
         by_id = {q.id: q for q in questions}
         missing = [i for i in wanted if i not in by_id]
         if missing:
-            raise RBridgeError(f"--ids: not {args.benchmark} question ids: {missing[:5]}")
+            raise RBridgeError(f"--ids: not {source.benchmark} question ids: {missing[:5]}")
         questions = [by_id[i] for i in wanted]
     if args.limit is not None:
         questions = questions[: args.limit]
@@ -287,7 +351,8 @@ def _generate(args: argparse.Namespace) -> int:
         only_correct=args.only_correct,
         humaneval_timeout=args.humaneval_timeout,
         progress=not args.no_progress,
-        prompt_style=args.prompt,
+        prompt_style="template" if template is not None else args.prompt,
+        prompt_template=template,
         skip_too_long=args.skip_too_long,
     )
     skipped = _skipped(summary.skipped)
@@ -296,6 +361,15 @@ def _generate(args: argparse.Namespace) -> int:
         f"{summary.already_done} already done, skipped: {skipped}"
     )
     return 0
+
+
+def _read_template(path: str) -> str:
+    from rbridge_tasks.core.jsonl import read_text
+
+    template = read_text(path)
+    if "{question}" not in template:
+        raise RBridgeError(f"--prompt-template {path}: the template has no {{question}} in it")
+    return template
 
 
 def _openai_backend(args: argparse.Namespace):
@@ -335,6 +409,7 @@ def _confidences(args: argparse.Namespace) -> int:
         _local_model(args),
         context=args.context,
         data_dir=args.data_dir,
+        source=_source(args),
         limit=args.limit,
         progress=not args.no_progress,
         skip_too_long=args.skip_too_long,
@@ -399,7 +474,9 @@ def _validate(args: argparse.Namespace) -> int:
     from rbridge_tasks.traces.stats import format_summary
     from rbridge_tasks.traces.validate import LOW_COVERAGE, SHOWN_IDS, validate_pack
 
-    report = validate_pack(args.path, data_dir=args.data_dir, text_only=args.text_only)
+    report = validate_pack(
+        args.path, data_dir=args.data_dir, text_only=args.text_only, source=_source(args)
+    )
     failures = report.failures(min_coverage=args.min_coverage, strict=args.strict)
     if args.json:
         print(json.dumps({**report.to_json(), "failures": failures}, indent=2))

@@ -25,7 +25,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from rbridge_tasks.core.errors import RBridgeError, located
-from rbridge_tasks.questions.sources import Question, load_questions
+from rbridge_tasks.questions.source import QuestionSource, questions_for
+from rbridge_tasks.questions.sources import Question
 from rbridge_tasks.records.files import TraceAppender, read_traces
 from rbridge_tasks.records.schema import TraceRecord
 from rbridge_tasks.traces.batches import batches_with_work
@@ -53,6 +54,7 @@ def add_confidences(
     *,
     context: str = "prompt",
     data_dir: str | Path | None = None,
+    source: QuestionSource | None = None,
     limit: int | None = None,
     progress: bool = True,
     skip_too_long: bool = False,
@@ -65,7 +67,7 @@ def add_confidences(
     records = read_traces(in_path, require_tokens=False)
     if limit is not None:
         records = records[:limit]
-    questions = _questions_by_key(records, data_dir, in_path) if context == "prompt" else {}
+    questions = _questions_by_key(records, data_dir, source, in_path) if context == "prompt" else {}
 
     def context_of(record: TraceRecord) -> FrontierPrompt:
         if context == "prompt":
@@ -140,11 +142,16 @@ def _with_confidences(record: TraceRecord, tokens, model_name: str, context: str
 
 
 def _questions_by_key(
-    records: Sequence[TraceRecord], data_dir: str | Path | None, source: Path
+    records: Sequence[TraceRecord],
+    data_dir: str | Path | None,
+    questions: QuestionSource | None,
+    source: Path,
 ) -> dict[tuple[str, str], Question]:
     by_key: dict[tuple[str, str], Question] = {}
     for benchmark in sorted({r.benchmark for r in records}):
-        by_key.update(((q.benchmark, q.id), q) for q in load_questions(benchmark, data_dir))
+        by_key.update(
+            ((q.benchmark, q.id), q) for q in questions_for(benchmark, data_dir, questions)
+        )
     for record in records:
         if (record.benchmark, record.id) not in by_key:
             raise located(

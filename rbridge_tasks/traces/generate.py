@@ -16,11 +16,13 @@ record is the reply's `reasoning` instead (`paper.py`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,7 @@ from rbridge_tasks.traces.answers import extract_answer, is_correct
 from rbridge_tasks.traces.batches import batches_with_work
 from rbridge_tasks.traces.completions import Completion, GenerationBackend, GenerationRequest
 from rbridge_tasks.traces.paper import paper_record
-from rbridge_tasks.traces.prompts import frontier_prompt
+from rbridge_tasks.traces.prompts import FrontierPrompt, frontier_prompt
 
 SKIPPED_SUFFIX = ".skipped.jsonl"
 NO_REASONING = "no reasoning before the final answer"
@@ -106,12 +108,16 @@ def generate_traces(
     humaneval_timeout: float = 10.0,
     progress: bool = True,
     prompt_style: str = "cot",
+    prompt_template: str | None = None,
     skip_too_long: bool = False,
 ) -> GenerateSummary:
     out_path = Path(out_path)
+    prompt = partial(frontier_prompt, style=prompt_style, template=prompt_template)
     settings = generation_settings(backend, backend_label)
     if prompt_style != "cot":
         settings["prompt"] = prompt_style
+    if prompt_template is not None:  # a resumed run with another template is refused
+        settings["prompt_template_sha256"] = hashlib.sha256(prompt_template.encode()).hexdigest()
     with TraceAppender(out_path, settings=("generation_settings", settings)) as appender:
         skip_log = SkipLog(out_path.with_name(out_path.name + SKIPPED_SUFFIX))
         done = appender.done_ids | skip_log.keys
@@ -125,7 +131,7 @@ def generate_traces(
         for q in questions if too_long is not None else ():
             key = (q.benchmark, q.id)
             if key not in appender.done_ids and (
-                problem := too_long(frontier_prompt(q, prompt_style), None, f"question {q.id!r}")
+                problem := too_long(prompt(q), None, f"question {q.id!r}")
             ):
                 unfit.add(key)
                 if key not in done:
@@ -140,7 +146,7 @@ def generate_traces(
             disable=not progress,
         )
         try:
-            for question, completion in _completions(backend, questions, done, prompt_style, unfit):
+            for question, completion in _completions(backend, questions, done, prompt, unfit):
                 detail = None
                 if prompt_style == "paper":  # retries a reply that breaks the format
                     record, reason, detail = paper_record(
@@ -179,7 +185,7 @@ def _completions(
     backend: GenerationBackend,
     questions: Sequence[Question],
     done: set[tuple[str, str]],
-    prompt_style: str,
+    prompt: Callable[[Question], FrontierPrompt],
     unfit: set[tuple[str, str]],
 ) -> Iterator[tuple[Question, Completion]]:
     """Completions of the questions not done yet, in question order (local backends: in the
@@ -189,7 +195,7 @@ def _completions(
         return (question.benchmark, question.id) in done
 
     def requests(chunk: Sequence[Question]) -> list[GenerationRequest]:
-        return [GenerationRequest(q.id, frontier_prompt(q, prompt_style)) for q in chunk]
+        return [GenerationRequest(q.id, prompt(q)) for q in chunk]
 
     if backend.batch_size is None:
         pending = [q for q in questions if not is_done(q)]

@@ -12,7 +12,7 @@ reads from our own released-layout files equals ours.
 
 from __future__ import annotations
 
-from rbridge_tasks.questions.sources import MULTIPLE_CHOICE, Question, normalise_text
+from rbridge_tasks.questions.sources import Question, normalise_text
 from rbridge_tasks.records.json_reply import ReplyFormatError, map_reasoning, reply_meta
 from rbridge_tasks.records.schema import TraceRecord
 from rbridge_tasks.traces.answers import extract_answer, is_correct
@@ -23,10 +23,10 @@ BAD_FORMAT = "reply not in the paper's JSON format, twice"
 
 
 def paper_answer(question: Question, final_answer: str) -> str | None:
-    if question.benchmark == "humaneval":
+    if question.answer_type == "code":
         return extract_answer(question, final_answer)
     answer = extract_answer(question, f"The answer is {final_answer}")
-    if answer is None and question.benchmark in MULTIPLE_CHOICE:
+    if answer is None and question.answer_type == "choice":
         by_text = {normalise_text(text).casefold(): label for label, text in question.choices}
         answer = by_text.get(normalise_text(final_answer).casefold())
     return answer

@@ -7,7 +7,8 @@ a code block: the code is the answer and stays in the scored trace (it is the re
 must reproduce; there is no separate answer line).
 
 The same text serves chat models (as the user message, through the model's chat template) and
-base models (as a completion prompt ending in "Answer:").
+base models (as a completion prompt ending in "Answer:"). The instruction follows the question's
+answer type, so a benchmark of the user's own gets the six's prompts (or its own template).
 
 `paper_prompt` is the paper's own (arXiv 2509.21013v4, appendix "Prompt to Frontier Model"): the
 system message `You are a helpful assistant that solves [task] problems.` and the question
@@ -20,30 +21,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rbridge_tasks.questions.sources import MULTIPLE_CHOICE, Question
+from rbridge_tasks.core.errors import RBridgeError
+from rbridge_tasks.questions.sources import Question
 
+# the instruction for each answer type (`questions.sources.ANSWER_TYPES`)
 _INSTRUCTIONS = {
-    "gsm8k": (
+    "number": (
         "Solve the following math word problem. Reason step by step, then finish with a last "
         'line of the form "The answer is N." where N is the final number.'
     ),
-    "math500": (
+    "math": (
         "Solve the following math problem. Reason step by step, then finish with a last line "
         'of the form "The answer is $\\boxed{ANSWER}$." with the final answer in simplest form.'
     ),
-    "multiple_choice": (
+    "choice": (
         "Answer the following multiple-choice question. Reason step by step, then finish with "
         'a last line of the form "The answer is (X)." where X is the label of the correct option.'
     ),
-    "humaneval": (
+    "code": (
         "Complete the following Python function. Explain your approach step by step, then give "
         "the complete function (signature and body, with any imports it needs) in one ```python "
         "code block."
     ),
+    "text": (
+        "Answer the following question. Reason step by step, then finish with a last line of the "
+        'form "The answer is X." where X is the final answer.'
+    ),
 }
 
 
-PROMPT_STYLES = ("cot", "paper")
+PROMPT_STYLES = ("cot", "paper", "template")
 PAPER_TASKS = {
     "gsm8k": "math word",
     "math500": "math",
@@ -52,6 +59,7 @@ PAPER_TASKS = {
     "humaneval": "Python programming",
     "mmlu_pro": "STEM",  # when a question has no category
 }
+OTHER_TASK = "reasoning"  # the paper's [task] word for a benchmark of the user's own
 PAPER_FORMAT = (
     "Respond ONLY with a JSON object in this exact format:\n"
     '{ "reasoning": "your step by step reasoning", "final_answer": "your final answer" }'
@@ -72,15 +80,23 @@ class FrontierPrompt:
         return [*system, {"role": "user", "content": self.user}]
 
 
-def frontier_prompt(question: Question, style: str = "cot") -> FrontierPrompt:
+def frontier_prompt(
+    question: Question, style: str = "cot", template: str | None = None
+) -> FrontierPrompt:
+    """The prompt of one question: `cot` (the default), `paper`, or `template`, the user's own
+    text with `{question}` (the question, options listed) and optionally `{options}` (only the
+    options) in it; it should ask for a closing "The answer is ..." line, which is stripped."""
     if style == "paper":
         return paper_prompt(question)
-    if question.benchmark == "humaneval":
-        instruction = _INSTRUCTIONS["humaneval"]
-    elif question.benchmark in MULTIPLE_CHOICE:
-        instruction = _INSTRUCTIONS["multiple_choice"]
-    else:
-        instruction = _INSTRUCTIONS[question.benchmark]
+    if style == "template":
+        if template is None:
+            raise RBridgeError("the template prompt style needs a template text")
+        options = "".join(f"\n({label}) {text}" for label, text in question.choices)
+        user = template.replace("{question}", _body(question, prefix="")).replace(
+            "{options}", options.strip()
+        )
+        return FrontierPrompt(user=user, completion=f"{user}\n\nAnswer:")
+    instruction = _INSTRUCTIONS[question.answer_type]
     user = f"{instruction}\n\n{_body(question)}"
     return FrontierPrompt(user=user, completion=f"{user}\n\nAnswer:")
 
@@ -88,14 +104,14 @@ def frontier_prompt(question: Question, style: str = "cot") -> FrontierPrompt:
 def paper_prompt(question: Question) -> FrontierPrompt:
     benchmark = question.benchmark
     task = question.extra.get("category") if benchmark == "mmlu_pro" else None
-    task = task or PAPER_TASKS[benchmark]
+    task = task or PAPER_TASKS.get(benchmark, OTHER_TASK)
     system = f"You are a helpful assistant that solves {task} problems."
     user = f"{_body(question, prefix='')}\n\n{PAPER_FORMAT}"
     return FrontierPrompt(user=user, completion=f"{system}\n\n{user}\n\nAnswer:", system=system)
 
 
 def _body(question: Question, prefix: str = "Question: ") -> str:
-    if question.benchmark == "humaneval":
+    if question.answer_type == "code":
         return f"```python\n{question.question}```"
     options = "".join(f"\n({label}) {text}" for label, text in question.choices)
     return f"{prefix}{question.question}" + (f"\nOptions:{options}" if options else "")

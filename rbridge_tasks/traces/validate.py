@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from rbridge_tasks.core.errors import RBridgeError, located
-from rbridge_tasks.questions.sources import load_questions, normalise_text
+from rbridge_tasks.questions.source import QuestionSource, questions_for
+from rbridge_tasks.questions.sources import normalise_text
 from rbridge_tasks.records.answer_lines import scored_span
 from rbridge_tasks.records.files import read_pack
 from rbridge_tasks.traces.stats import summarise
@@ -90,8 +91,14 @@ class ValidationReport:
 
 
 def validate_pack(
-    path: str | Path, *, data_dir: str | Path | None = None, text_only: bool = False
+    path: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    text_only: bool = False,
+    source: QuestionSource | None = None,
 ) -> ValidationReport:
+    """Check a pack against its benchmarks' questions (`source` names those of a benchmark that
+    is not one of the six)."""
     path = Path(path)
     records = read_pack(path, require_tokens=not text_only)
     if not records:
@@ -99,7 +106,7 @@ def validate_pack(
     reports = []
     for benchmark in sorted({r.benchmark for r in records}):
         mine = [r for r in records if r.benchmark == benchmark]
-        questions = {q.id: q for q in load_questions(benchmark, data_dir)}
+        questions = {q.id: q for q in questions_for(benchmark, data_dir, source)}
         warnings: dict[str, list[str]] = {}
         models = Counter(r.frontier_model for r in mine)
         if len(models) > 1:  # e.g. a resumed `confidences` run with another model
