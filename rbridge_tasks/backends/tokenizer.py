@@ -29,11 +29,31 @@ def proxy_name(metadata: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Encoding:
+    """One text's token ids, as lm-eval feeds them, and each token's [start, end) characters."""
+
     ids: list[int]
     offsets: list[tuple[int, int]]
 
 
 class ProxyTokenizer:
+    """A fast Hugging Face tokenizer wrapped to add special tokens exactly as lm-eval would.
+
+    Parameters
+    ----------
+    tokenizer : transformers.PreTrainedTokenizerFast
+        The proxy model's tokenizer; a slow one has no character offsets and is refused.
+    add_bos_token : bool or None
+        lm-eval's model arg: None keeps the tokenizer's default special tokens.
+    prefix_token_id : int or None
+        lm-eval's model arg: a text that already starts with this token's text gets no special
+        tokens added; by default the BOS token, else EOS, as lm-eval's `prefix_token_id`.
+
+    Raises
+    ------
+    RBridgeError
+        The tokenizer is not a fast one.
+    """
+
     def __init__(
         self, tokenizer: Any, add_bos_token: bool | None = None, prefix_token_id: int | None = None
     ):
