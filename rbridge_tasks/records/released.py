@@ -152,6 +152,15 @@ class ReleasedMapping:
 
     @classmethod
     def load(cls, source: str | Path | Mapping[str, Any] | None) -> ReleasedMapping:
+        """The mapping from a YAML/JSON file or a dict; None gives the defaults (the authors'
+        layout as released). Keys not given keep their defaults.
+
+        Raises
+        ------
+        RBridgeError
+            A missing or unreadable file, a file that is not a mapping, an unknown key or a
+            value of the wrong type, each named with the file (and line where YAML says).
+        """
         if source is None:
             return cls()
         if isinstance(source, Mapping):
