@@ -83,6 +83,13 @@ class HFModel:
         )
 
     def complete(self, requests: Sequence[GenerationRequest]) -> Iterator[Completion]:
+        """Greedy completions in request order, `batch_size` prompts (left-padded) at a time.
+
+        Raises
+        ------
+        RBridgeError
+            A prompt plus `max_new_tokens` does not fit the model (see `too_long`).
+        """
         for start in range(0, len(requests), self.batch_size):
             yield from self._generate_batch(requests[start : start + self.batch_size])
 
