@@ -107,6 +107,14 @@ def discover(paths: Iterable[str | Path], pattern: str = DEFAULT_PATTERN) -> lis
 
 
 def load_results(paths: Iterable[str | Path], pattern: str = DEFAULT_PATTERN) -> pd.DataFrame:
+    """Every results file under `paths` (see `discover`) as one table with `COLUMNS`.
+
+    Raises
+    ------
+    RBridgeError
+        A path that does not exist, a folder with no matching file, or a file that is not an
+        lm-eval results file, named with the field at fault.
+    """
     rows: list[dict[str, Any]] = []
     for path in discover(paths, pattern):
         rows += read_results_file(path)
@@ -117,6 +125,7 @@ def load_results(paths: Iterable[str | Path], pattern: str = DEFAULT_PATTERN) ->
 
 
 def read_results_file(path: Path) -> list[dict[str, Any]]:
+    """One results file's rows (dicts keyed by `COLUMNS`), in either lm-eval layout."""
     source = str(path)
     data = _read_json(path)
     results = data.get("results")
