@@ -337,6 +337,9 @@ def within_blocks(
 
 
 def warn_if_disagreeing(within: dict[str, Any], where: str = "") -> None:
+    """A `FitWarning` when pooled and within-block decision accuracy differ by more than
+    `DISAGREEMENT`: then the pooled figure ranks compute budgets, not data choices. `where`
+    prefixes the message (e.g. the benchmark in `compare`)."""
     if within["disagrees"]:
         warnings.warn(
             f"{where}decision accuracy is {within['pooled_decision_accuracy']:.3f} over all "

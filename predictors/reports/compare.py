@@ -60,6 +60,8 @@ SHORT_FORMS = {
 
 @dataclass(frozen=True)
 class Benchmark:
+    """One `--benchmark` of `compare`: the proxy task to score and the target side to predict."""
+
     name: str
     proxy_task: str
     target: Side
@@ -213,6 +215,8 @@ def compare_markdown(payload: dict[str, Any]) -> str:
 
 
 def compare_chart(payload: dict[str, Any], path: Path) -> Path:
+    """The comparison as a chart (`plots.plot_compare`), imported here so that `compare`
+    without `--plot` loads no matplotlib."""
     from predictors.reports import plots
 
     return plots.plot_compare(path, payload)
