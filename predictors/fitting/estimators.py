@@ -361,6 +361,7 @@ class TwoStepLadder(RegressorMixin, BaseEstimator):
         return self.step1_.turns_at()
 
     def curve_params(self) -> dict[str, Any]:
+        """Both steps' curves, nested under `step1`/`step2` (`curve_values` composes them)."""
         return {
             "equation": "y = step2(step1(x))",
             "step1": {"form": self.step1_.form, **self.step1_.curve_params()},

@@ -215,8 +215,8 @@ def compare_markdown(payload: dict[str, Any]) -> str:
 
 
 def compare_chart(payload: dict[str, Any], path: Path) -> Path:
-    """The comparison as a chart (`plots.plot_compare`), imported here so that `compare`
-    without `--plot` loads no matplotlib."""
+    """The comparison as a chart (`plots.plot_compare`), imported only here so that a
+    `compare` that draws none (no `--out-dir`, or `--no-plot`) loads no matplotlib."""
     from predictors.reports import plots
 
     return plots.plot_compare(path, payload)
