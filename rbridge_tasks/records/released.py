@@ -19,14 +19,14 @@ Row layouts: one row per token (OpenAI's token object `token`/`logprob`/`bytes`/
 plus an id), one row per completion holding a list of token objects (the Batch API's
 `response.body.choices.0.logprobs.content` among the candidates) or parallel lists, and rows
 keyed by id (`{"<id>": [token objects]}`). `bytes`, when present, gives the token texts (a
-character split over byte tokens goes to the token that completes it, `traces/token_text.py`).
+character split over byte tokens goes to the token that completes it, `token_text`).
 Keys that match no candidate fail once, listing the keys found and the two ways out: `rbridge
 traces import --format released --inspect DIR` and a mapping file.
 
 Text. A completion that is a JSON reply (the paper's prompt), or its decoded `reasoning` while the
 stream spells the reply, has a stream covering the whole reply: the trace is the decoded
 `reasoning`, each character's confidence carried through the JSON escapes
-(`traces/json_reply.py`), and the raw reply and stream stay in `meta`. A plain-text completion's
+(`json_reply`), and the raw reply and stream stay in `meta`. A plain-text completion's
 stream spells the completion, whose final-answer line is stripped.
 """
 
