@@ -123,7 +123,17 @@ class _UnivariateFit(RegressorMixin, BaseEstimator):
 
 
 class LinearFit(_UnivariateFit):
-    """y = intercept + slope * x."""
+    """y = intercept + slope * x: the paper's first form, and the ladder's default step 1.
+
+    Attributes
+    ----------
+    x_range_ : tuple of float
+        The (min, max) proxy score fitted; `predict` warns outside it.
+    x_mean_, x_scale_ : float
+        The standardisation of the scores (fits run on z-scores; see the module docstring).
+    intercept_, slope_ : float
+        The line in original units.
+    """
 
     form = "linear"
     n_params = 2
@@ -151,6 +161,20 @@ class QuadraticFit(_UnivariateFit):
     monotone optimum lies on the boundary of the monotone set: a parabola with its vertex at one
     end of the range, y = a + c * (x - end)**2 (monotone there for either sign of c). Both ends
     are fitted by least squares and the better one kept; that is the exact constrained optimum.
+
+    Parameters
+    ----------
+    monotone : bool, default True
+        Keep one direction over the fitted range; False is the paper's free quadratic.
+
+    Attributes
+    ----------
+    x_range_ : tuple of float
+        The (min, max) proxy score fitted; `predict` warns outside it.
+    x_mean_, x_scale_ : float
+        The standardisation of the scores (fits run on z-scores; see the module docstring).
+    coef_ : numpy.ndarray
+        (c0, c1, c2) in original units.
     """
 
     form = "quadratic"
@@ -192,7 +216,17 @@ class QuadraticFit(_UnivariateFit):
 
 
 class ExponentialFit(_UnivariateFit):
-    """y = a * exp(b * x), by nonlinear least squares (not a log-linear fit, so y may be 0)."""
+    """y = a * exp(b * x), by nonlinear least squares (not a log-linear fit, so y may be 0).
+
+    Attributes
+    ----------
+    x_range_ : tuple of float
+        The (min, max) proxy score fitted; `predict` warns outside it.
+    x_mean_, x_scale_ : float
+        The standardisation of the scores (fits run on z-scores; see the module docstring).
+    a_, b_ : float
+        The curve in original units.
+    """
 
     form = "exponential"
     n_params = 2
@@ -219,7 +253,20 @@ class ExponentialFit(_UnivariateFit):
 
 
 class LogarithmicFit(_UnivariateFit):
-    """y = a + b * ln(x); needs positive proxy scores (perplexities, NLLs, bits per byte)."""
+    """y = a + b * ln(x); needs positive proxy scores (perplexities, NLLs, bits per byte).
+
+    Fitted on the raw scores (ln already tames their scale); a non-positive score raises
+    `RBridgeError` in `fit` and `predict`.
+
+    Attributes
+    ----------
+    x_range_ : tuple of float
+        The (min, max) proxy score fitted; `predict` warns outside it.
+    x_mean_, x_scale_ : float
+        Recorded as for every form, unused here.
+    a_, b_ : float
+        The curve.
+    """
 
     form = "logarithmic"
     n_params = 2
@@ -250,6 +297,22 @@ class SigmoidFit(_UnivariateFit):
     Accuracy cannot go below guessing nor above 1, so the curve is pinned between `chance` (e.g.
     0.25 for 4-way multiple choice, 0 for GSM8K) and `ceiling`; only the slope `k` and midpoint
     `x0` are fitted. For a lower-is-better proxy `k` comes out negative.
+
+    Parameters
+    ----------
+    chance : float, default 0.0
+        The floor: the accuracy of guessing.
+    ceiling : float, default 1.0
+        The top; 100 for accuracies in percent. Must exceed `chance`.
+
+    Attributes
+    ----------
+    x_range_ : tuple of float
+        The (min, max) proxy score fitted; `predict` warns outside it.
+    x_mean_, x_scale_ : float
+        The standardisation of the scores (fits run on z-scores; see the module docstring).
+    k_, x0_ : float
+        Slope and midpoint in original units.
     """
 
     form = "sigmoid"
@@ -299,6 +362,20 @@ class TwoStepLadder(RegressorMixin, BaseEstimator):
     `intermediate=`, a per-sample array, so `cross_val_score(..., params={"intermediate": z})`
     splits it with X and y). Step 2 maps that quantity to accuracy, by default with the bounded
     sigmoid. Only X is needed to predict.
+
+    Parameters
+    ----------
+    step1 : regressor or None, default None
+        Proxy score -> intermediate; None means `LinearFit()`. Cloned in `fit`, never changed.
+    step2 : regressor or None, default None
+        Intermediate -> accuracy; None means `SigmoidFit()`.
+
+    Attributes
+    ----------
+    step1_, step2_ : regressor
+        The fitted clones.
+    x_range_ : tuple of float
+        Step 1's fitted proxy range.
     """
 
     form: ClassVar[str] = "ladder"

@@ -48,6 +48,37 @@ class FormSelector(RegressorMixin, BaseEstimator):
     points for a quadratic, targets above the sigmoid's ceiling) are skipped and listed in
     `skipped_forms_` with the reason. `bounds` (an accuracy's (0, 1)) clips held-out predictions
     before they are scored, as every prediction of a bounded target is clipped.
+
+    Parameters
+    ----------
+    forms : tuple of str, default all of `choices.FORM_NAMES`
+        The candidates (not `ladder`, which needs an intermediate metric).
+    folds, repeats, random_state : int, default 5, 5, 0
+        k of the k-fold CV, how many shuffles, and the seed of the first (repeat r uses
+        `random_state + r`). Fewer points than folds gives leave-one-out, once.
+    select : {"cv_r2", "cv_mae", "train_r2"}, default "cv_r2"
+        The criterion (see the module docstring).
+    chance, ceiling : float, default 0.0, 1.0
+        The sigmoid's floor and top (`SigmoidFit`).
+    monotone : bool, default True
+        Passed to `QuadraticFit`.
+    bounds : (float, float) or None, default None
+        The target's range, e.g. (0, 1) for an accuracy.
+
+    Attributes
+    ----------
+    form_ : str
+        The chosen form.
+    estimator_ : regressor
+        The chosen form refitted on all the data.
+    cv_results_ : dict of str to RepeatedCV
+        Every candidate's cross-validation.
+    skipped_forms_ : dict of str to str
+        The candidates that could not be fitted, with the reason.
+    notes_ : list of str
+        What the splits had to give up (e.g. leave-one-out).
+    x_range_ : tuple of float
+        The fitted proxy range.
     """
 
     def __init__(
