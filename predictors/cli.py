@@ -1,4 +1,4 @@
-"""`rbridge predict {fit,evaluate,rank,leaderboard,gate,import-table}`.
+"""`rbridge predict {fit,evaluate,rank,leaderboard,gate,compare,import-table}`.
 
 Each command prints Markdown (or JSON with --json) and, with --out-dir, writes
 `<command>.json`, `<command>.md` and, where there is a chart, `<command>.png`. Bad input raises

@@ -1,9 +1,10 @@
 """The proxy's tokenizer, encoding text exactly as lm-eval's `hf` and `vllm` backends do.
 
-The rBridge tasks split each trace at the proxy's token boundaries before lm-eval sees it, so
-they must reproduce lm-eval's own encoding: the tokenizer's default special tokens unless the
-`add_bos_token` model arg says otherwise, and none when the text already starts with the BOS
-string (`TemplateLM.tok_encode`, `has_bos_prefix`).
+Every backend that answers `rbridge_document` tokenizes `context + trace` itself (as does the
+task, for `minmax_scope=benchmark`, before any model runs), and the scored tokens and their
+weights must be those the model reads, so the encoding must be lm-eval's own: the tokenizer's
+default special tokens unless the `add_bos_token` model arg says otherwise, and none when the
+text already starts with the BOS string (`TemplateLM.tok_encode`, `has_bos_prefix`).
 """
 
 from __future__ import annotations

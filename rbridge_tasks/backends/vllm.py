@@ -11,7 +11,7 @@ hold tens of GB; a chunk holds about 0.4 GB at most, and each is read into the c
 response (`response.response_from_prompt_logprobs`, tested without vLLM against the HF
 path) before the next one is sent. vLLM returns the top `TOP_K` logprobs and the trace token's
 own logprob and rank, so everything but the entropy of the full distribution is exact; entropy
-is NaN and the metrics built on it are left out.
+is None and the metrics built on it are left out.
 
 Prefix caching is turned off unless asked for: prompt logprobs have been reported to change with
 request order when it is on (vLLM issue #42019). Importing this module needs vLLM.

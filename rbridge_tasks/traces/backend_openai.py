@@ -3,7 +3,7 @@
 Two endpoints: `/v1/chat/completions` (logprobs with each token's raw `bytes`, as OpenAI
 returns them) and `/v1/completions` (legacy; tokens as strings, `bytes:\\xNN` for byte pieces).
 Either way the token texts come from the bytes by incremental UTF-8 decoding, so a character
-split over tokens goes to the token that completes it (`token_text.py`).
+split over tokens goes to the token that completes it (`records.token_text`).
 
 Requests run `concurrency` at a time, results come back in request order, and failures are
 retried: HTTP 429 after the server's Retry-After when it sends one, 5xx, timeouts and dropped
