@@ -228,7 +228,19 @@ def _mapping_value(origin: str, key: str, value: Any) -> Any:
 def read_released(
     root: str | Path, benchmark: str, mapping: ReleasedMapping | None = None
 ) -> list[TraceRecord]:
-    """Trace records for one benchmark from a local copy of the released dataset."""
+    """Trace records for one benchmark from a local copy of the released dataset.
+
+    `root` is the dataset's top folder (holding `traces/`); `mapping` names the fields where
+    they differ from the defaults. Records come in the traces file's order, with frontier
+    tokens where a logprob stream belongs to the completion.
+
+    Raises
+    ------
+    RBridgeError
+        An unknown benchmark, no `traces/<config>/` folder, missing parts of a logprob set,
+        fields that no candidate name matches, or a stream that does not spell its completion,
+        each naming the file (and record and field where there is one).
+    """
     check_benchmark(benchmark)
     mapping = mapping or ReleasedMapping()
     root = Path(root)
