@@ -25,7 +25,18 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 class HFModel:
-    """One local causal LM, used to generate traces or to teacher-force existing ones."""
+    """One local causal LM, used to generate traces or to teacher-force existing ones.
+
+    `model` is a folder or hub id (`local_files_only` when the hub is unreachable);
+    `model_name` is what records call it (default `model`); `stop` defaults to
+    `completions.default_stops` for the prompt format.
+
+    Raises
+    ------
+    RBridgeError
+        An unknown dtype, a non-positive batch size or token budget, a model transformers
+        cannot load, or a tokenizer with neither a pad nor an EOS token.
+    """
 
     def __init__(
         self,
