@@ -227,7 +227,15 @@ def samples_path(source: str | Path, task: str) -> Path | None:
 
 
 def read_items(source: str | Path, task: str, metric: str, filt: str) -> dict[str, float]:
-    """Per-item values of one metric, keyed by the document's `id` field (else lm-eval's doc_id)."""
+    """Per-item values of one metric, keyed by the document's `id` field (else lm-eval's doc_id),
+    so the item bootstrap resamples the same questions in every run.
+
+    Raises
+    ------
+    RBridgeError
+        No samples file beside `source` (lm-eval ran without `--log_samples`), a value that is
+        not one finite number, a duplicated id, or no value under `filt`, naming file and line.
+    """
     path = samples_path(source, task)
     if path is None:
         raise located(
