@@ -158,7 +158,7 @@ class FormSelector(RegressorMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         owner = type(self).__name__
-        if self.select not in SELECT:
+        if not isinstance(self.select, str) or self.select not in SELECT:
             raise RBridgeError(f"select must be one of {sorted(SELECT)}, got {self.select!r}")
         if isinstance(self.forms, str) or not isinstance(self.forms, (tuple, list)):
             raise RBridgeError(

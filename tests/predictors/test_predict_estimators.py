@@ -419,6 +419,7 @@ BAD_PARAMETERS = [
     (TwoStepLadder(step1="linear"), "step1 must be None or a scikit-learn regressor"),
     (TwoStepLadder(step2=LinearFit), "step2 must be None or a scikit-learn regressor"),
     (FormSelector(select="aic"), "select must be one of"),
+    (FormSelector(select=["cv_r2"]), "select must be one of"),
     (FormSelector(forms="linear"), "forms must be a tuple of form names"),
     (FormSelector(forms=()), "forms must name at least one of"),
     (FormSelector(forms=("linear", "cubic")), "forms must name at least one of"),
