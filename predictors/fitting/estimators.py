@@ -13,9 +13,9 @@ Nonlinear forms are fitted on the standardised score z = (x - mean) / std: the r
 perplexities in the millions or NLLs near 1, and one parameterisation must work for both. The
 coefficients are also reported in original units (`curve_params`).
 
-Parameters follow scikit-learn's rules: `__init__(self, *, ...)` stores them unchanged, and `fit`
-checks them first, so a bad one raises one `RBridgeError` (a ValueError) naming the parameter,
-before any data is read, and `clone`/`set_params` never see a half-checked estimator.
+Parameters follow scikit-learn's rules: `__init__(self, *, ...)` stores them unchanged and checks
+nothing (as `clone` and `set_params` require), and `fit` checks them first, so a bad one raises
+one `RBridgeError` (a ValueError) naming the parameter before any data is read.
 
 Warnings, not errors, for fits that are legal but untrustworthy:
 - `TooFewPointsWarning` when there are fewer than `POINTS_PER_PARAMETER` points per parameter;
