@@ -244,7 +244,8 @@ def leave_one_group_out(
     fit_params: dict[str, Any] | None = None,
     bounds: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
-    """Hold out each group (e.g. a model family or data recipe) in turn."""
+    """Hold out each group (e.g. a model family or data recipe) in turn: can the fit predict a
+    kind of run it never saw, not just another point of a kind it did?"""
     X, y, groups = np.asarray(X, dtype=float), np.asarray(y, dtype=float), np.asarray(groups)
     names = sorted(set(groups.tolist()))
     if len(names) < 2:
