@@ -1,4 +1,4 @@
-"""`rbridge predict {fit,evaluate,rank,leaderboard,gate,import-table}`.
+"""`rbridge predict {fit,evaluate,rank,leaderboard,gate,compare,import-table}`.
 
 Each command prints Markdown (or JSON with --json) and, with --out-dir, writes
 `<command>.json`, `<command>.md` and, where there is a chart, `<command>.png`. Bad input raises
@@ -68,6 +68,11 @@ GATE_FAILED = 1
 
 
 def main(argv: list[str]) -> int:
+    """Run one command; the exit code: 0, `GATE_FAILED` for a failed gate, 2 for a usage error.
+
+    The warnings worth acting on are printed one a line and listed in the outputs. Bad input
+    raises `RBridgeError` for the `rbridge` entry point to print (exit 2).
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -96,6 +101,8 @@ def main(argv: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every command's options; builds without importing the numeric stack (`choices`), so
+    `--help` and usage errors are instant."""
     parser = argparse.ArgumentParser(
         prog="rbridge predict", description="Predict large-model accuracy from proxy scores."
     )

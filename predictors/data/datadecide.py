@@ -63,7 +63,15 @@ class Question:
 
 
 def read_questions(path: str | Path, filt: str = DEFAULT_FILTER) -> list[Question]:
-    """The scored options of every document in a multiple-choice samples JSONL."""
+    """The scored options of every document in a multiple-choice samples JSONL.
+
+    Raises
+    ------
+    RBridgeError
+        A line that is not an object, a malformed or non-finite response, fewer than two
+        options, a target that names no option or whose option disagrees with lm-eval's own
+        `acc`, a duplicated document id, or no sample under `filt`, naming file and line.
+    """
     path = str(path)
     questions: list[Question] = []
     seen: set[str] = set()

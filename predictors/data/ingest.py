@@ -107,6 +107,14 @@ def discover(paths: Iterable[str | Path], pattern: str = DEFAULT_PATTERN) -> lis
 
 
 def load_results(paths: Iterable[str | Path], pattern: str = DEFAULT_PATTERN) -> pd.DataFrame:
+    """Every results file under `paths` (see `discover`) as one table with `COLUMNS`.
+
+    Raises
+    ------
+    RBridgeError
+        A path that does not exist, a folder with no matching file, or a file that is not an
+        lm-eval results file, named with the field at fault.
+    """
     rows: list[dict[str, Any]] = []
     for path in discover(paths, pattern):
         rows += read_results_file(path)
@@ -117,6 +125,7 @@ def load_results(paths: Iterable[str | Path], pattern: str = DEFAULT_PATTERN) ->
 
 
 def read_results_file(path: Path) -> list[dict[str, Any]]:
+    """One results file's rows (dicts keyed by `COLUMNS`), in either lm-eval layout."""
     source = str(path)
     data = _read_json(path)
     results = data.get("results")
@@ -218,7 +227,15 @@ def samples_path(source: str | Path, task: str) -> Path | None:
 
 
 def read_items(source: str | Path, task: str, metric: str, filt: str) -> dict[str, float]:
-    """Per-item values of one metric, keyed by the document's `id` field (else lm-eval's doc_id)."""
+    """Per-item values of one metric, keyed by the document's `id` field (else lm-eval's doc_id),
+    so the item bootstrap resamples the same questions in every run.
+
+    Raises
+    ------
+    RBridgeError
+        No samples file beside `source` (lm-eval ran without `--log_samples`), a value that is
+        not one finite number, a duplicated id, or no value under `filt`, naming file and line.
+    """
     path = samples_path(source, task)
     if path is None:
         raise located(

@@ -57,6 +57,7 @@ class Side:
     higher_is_better: bool | None = None
 
     def describe(self) -> dict[str, Any]:
+        """The side as the JSON outputs and the fit file record it (its name is the key)."""
         return {
             "task": self.task,
             "metric": self.metric,
@@ -77,6 +78,10 @@ class Scores:
 
 @dataclass
 class Joined:
+    """Proxy and target runs paired by key, with everything that did not pair kept beside the
+    pairs (`proxy_only`, `target_only`, `duplicates`) so the reports can say what was left out.
+    """
+
     pairs: pd.DataFrame  # key, [group], [block], x, x_stderr, y, y_stderr, [z], runs, fields
     proxy: Side
     target: Side
@@ -117,6 +122,7 @@ def run_fields(row: pd.Series) -> dict[str, Any]:
 
 
 def available_fields(row: pd.Series) -> list[str]:
+    """The field names a run offers, for the error that names a missing one."""
     metadata = row["metadata"] if isinstance(row["metadata"], dict) else {}
     return [*RUN_FIELDS, *sorted(metadata)]
 
@@ -151,6 +157,14 @@ def _same_number(value: Any, expected: str) -> bool:
 
 
 def matches(row: pd.Series, condition: str) -> bool:
+    """Whether a run meets one `--where` condition; a run without the field does not.
+
+    Raises
+    ------
+    RBridgeError
+        A malformed condition, or a numeric comparison on a value that is not a number
+        (naming the run's file and the field).
+    """
     name, op, expected = parse_condition(condition)
     value = field_value(row, name)
     if value is None:
@@ -250,7 +264,26 @@ def join(
     intermediate: Side | None = None,
     within: str | None = None,
 ) -> Joined:
-    """Pair proxy and target runs with equal keys; see the module docstring for the rules."""
+    """Pair proxy and target runs with equal keys; see the module docstring for the rules.
+
+    Parameters
+    ----------
+    tidy
+        `ingest.load_results`'s table.
+    proxy, target
+        The two sides; `intermediate` a third, read from the target runs (the ladder's).
+    on, group_by, within
+        Field names (comma-separated for several): the join key, separate fits per group,
+        and the blocks decisions are compared within.
+    on_duplicate
+        `error`, or `mean` to average runs that share a key (listed in `duplicates`).
+
+    Raises
+    ------
+    RBridgeError
+        An unknown `on_duplicate`, a side that selects no run, a run without a key field, or
+        duplicated keys under `error`, each naming the file and field.
+    """
     if on_duplicate not in DUPLICATE_POLICIES:
         raise RBridgeError(f"on_duplicate must be one of {DUPLICATE_POLICIES}")
     proxy_scores = select_scores(tidy, proxy)
@@ -384,6 +417,8 @@ def item_matrix(sources: list[str], side: Side, tasks: list[str]) -> np.ndarray:
 
 
 def check_item_means(matrix: np.ndarray, values: Any, sources: list[str], side: Side) -> None:
+    """Refuse the item bootstrap for a metric that is not the mean of its per-item values
+    (a perplexity, a weighted mean): resampling items would bootstrap another quantity."""
     for row, value, source in zip(matrix, np.asarray(values, dtype=float), sources, strict=True):
         if not np.isclose(row.mean(), value, rtol=1e-6, atol=1e-9):
             raise located(

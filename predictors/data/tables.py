@@ -37,6 +37,8 @@ from rbridge_tasks.core.jsonl import read_error
 
 @dataclass(frozen=True)
 class MetricColumn:
+    """One `--metric COLUMN=TASK:METRIC[:higher|:lower]`: which column becomes which score."""
+
     column: str
     task: str
     metric: str
@@ -44,6 +46,14 @@ class MetricColumn:
 
     @classmethod
     def parse(cls, spec: str) -> MetricColumn:
+        """The direction may be left out only for metric names whose direction is unambiguous
+        (`ingest.KNOWN_DIRECTIONS`); otherwise a fit could silently rank the wrong way.
+
+        Raises
+        ------
+        RBridgeError
+            A malformed spec, an unknown direction word, or no direction for an unknown metric.
+        """
         column, sep, rest = spec.rpartition("=")
         parts = rest.split(":")
         if not sep or not column or len(parts) not in (2, 3) or not all(parts[:2]):
@@ -62,6 +72,9 @@ class MetricColumn:
 
 @dataclass
 class TableSpec:
+    """How a table maps onto results files: its metric columns, which columns name the model,
+    revision and metadata, constants for every row (`--set`), and which rows to keep."""
+
     metrics: list[MetricColumn]
     model_column: str | None = None  # None: the table's file name (one run per file, e.g. OLMo)
     revision_column: str | None = None
@@ -72,6 +85,15 @@ class TableSpec:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
+    """A CSV or YAML table as a frame; CSV cells stay text here, typed later as written (see
+    the module docstring).
+
+    Raises
+    ------
+    RBridgeError
+        A missing or unreadable file, a CSV row of the wrong length, or YAML that is not a list
+        of records, naming the file (and line).
+    """
     path = Path(path)
     if not path.is_file():
         raise located(str(path), "no such table file")
@@ -192,6 +214,7 @@ def result_path(record: dict[str, Any], out_dir: str | Path, table: str | Path) 
 
 
 def write_results(planned: dict[Path, dict[str, Any]]) -> None:
+    """Write each planned results file atomically; NaN is refused (JSON has none)."""
     for target, record in planned.items():
         atomic_write_text(target, json.dumps(record, indent=2, allow_nan=False) + "\n")
 

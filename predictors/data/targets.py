@@ -35,6 +35,8 @@ MMLU_PRO_STEM = (
 
 @dataclass(frozen=True)
 class Target:
+    """The stock lm-eval task and metric that a benchmark's large-model accuracy is read from."""
+
     benchmark: str
     task: str  # a task name, glob or comma-separated list (averaged), as --target-task takes
     metric: str

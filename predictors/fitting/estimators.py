@@ -13,6 +13,10 @@ Nonlinear forms are fitted on the standardised score z = (x - mean) / std: the r
 perplexities in the millions or NLLs near 1, and one parameterisation must work for both. The
 coefficients are also reported in original units (`curve_params`).
 
+Parameters follow scikit-learn's rules: `__init__(self, *, ...)` stores them unchanged and checks
+nothing (as `clone` and `set_params` require), and `fit` checks them first, so a bad one raises
+one `RBridgeError` (a ValueError) naming the parameter before any data is read.
+
 Warnings, not errors, for fits that are legal but untrustworthy:
 - `TooFewPointsWarning` when there are fewer than `POINTS_PER_PARAMETER` points per parameter;
 - `ExtrapolationWarning` when `predict` is asked about scores outside the fitted range.
@@ -21,6 +25,7 @@ Warnings, not errors, for fits that are legal but untrustworthy:
 from __future__ import annotations
 
 import warnings
+from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
@@ -55,6 +60,17 @@ class _UnivariateFit(RegressorMixin, BaseEstimator):
     n_params: ClassVar[int] = 2
 
     def fit(self, X: Any, y: Any) -> _UnivariateFit:
+        """Fit the curve to one column of proxy scores X and the targets y.
+
+        Raises
+        ------
+        RBridgeError
+            A bad parameter, fewer points (or distinct scores) than the form has parameters,
+            scores outside the form's domain, or a nonlinear fit that does not converge.
+        ValueError
+            X with more than one column, or NaN/infinite values (scikit-learn's checks).
+        """
+        self._check_params()
         X, y = validate_data(self, X, y, y_numeric=True)
         require_points(self.form, len(X), self.n_params)
         x = _single_column(X)
@@ -73,12 +89,16 @@ class _UnivariateFit(RegressorMixin, BaseEstimator):
         return self
 
     def predict(self, X: Any) -> np.ndarray:
+        """The curve at each proxy score; warns `ExtrapolationWarning` outside the fitted range."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
         x = X[:, 0].astype(float)
         self._check_domain(x)
         warn_if_extrapolating(self.form, x, self.x_range_)
         return self._predict_standardised(self._standardise(x))
+
+    def _check_params(self) -> None:
+        """Forms with parameters refuse bad values here, before the data is looked at."""
 
     def _check_domain(self, x: np.ndarray) -> None:
         """Forms defined only on part of the real line refuse other scores here."""
@@ -103,7 +123,17 @@ class _UnivariateFit(RegressorMixin, BaseEstimator):
 
 
 class LinearFit(_UnivariateFit):
-    """y = intercept + slope * x."""
+    """y = intercept + slope * x: the paper's first form, and the ladder's default step 1.
+
+    Attributes
+    ----------
+    x_range_ : tuple of float
+        The (min, max) proxy score fitted; `predict` warns outside it.
+    x_mean_, x_scale_ : float
+        The standardisation of the scores (fits run on z-scores; see the module docstring).
+    intercept_, slope_ : float
+        The line in original units.
+    """
 
     form = "linear"
     n_params = 2
@@ -131,6 +161,20 @@ class QuadraticFit(_UnivariateFit):
     monotone optimum lies on the boundary of the monotone set: a parabola with its vertex at one
     end of the range, y = a + c * (x - end)**2 (monotone there for either sign of c). Both ends
     are fitted by least squares and the better one kept; that is the exact constrained optimum.
+
+    Parameters
+    ----------
+    monotone : bool, default True
+        Keep one direction over the fitted range; False is the paper's free quadratic.
+
+    Attributes
+    ----------
+    x_range_ : tuple of float
+        The (min, max) proxy score fitted; `predict` warns outside it.
+    x_mean_, x_scale_ : float
+        The standardisation of the scores (fits run on z-scores; see the module docstring).
+    coef_ : numpy.ndarray
+        (c0, c1, c2) in original units.
     """
 
     form = "quadratic"
@@ -138,6 +182,9 @@ class QuadraticFit(_UnivariateFit):
 
     def __init__(self, *, monotone: bool = True) -> None:
         self.monotone = monotone
+
+    def _check_params(self) -> None:
+        require_bool(type(self).__name__, "monotone", self.monotone)
 
     def _fit_standardised(self, z: np.ndarray, y: np.ndarray) -> None:
         self.beta_ = _lstsq(np.vander(z, 3, increasing=True), y)
@@ -169,7 +216,17 @@ class QuadraticFit(_UnivariateFit):
 
 
 class ExponentialFit(_UnivariateFit):
-    """y = a * exp(b * x), by nonlinear least squares (not a log-linear fit, so y may be 0)."""
+    """y = a * exp(b * x), by nonlinear least squares (not a log-linear fit, so y may be 0).
+
+    Attributes
+    ----------
+    x_range_ : tuple of float
+        The (min, max) proxy score fitted; `predict` warns outside it.
+    x_mean_, x_scale_ : float
+        The standardisation of the scores (fits run on z-scores; see the module docstring).
+    a_, b_ : float
+        The curve in original units.
+    """
 
     form = "exponential"
     n_params = 2
@@ -196,7 +253,20 @@ class ExponentialFit(_UnivariateFit):
 
 
 class LogarithmicFit(_UnivariateFit):
-    """y = a + b * ln(x); needs positive proxy scores (perplexities, NLLs, bits per byte)."""
+    """y = a + b * ln(x); needs positive proxy scores (perplexities, NLLs, bits per byte).
+
+    Fitted on the raw scores (ln already tames their scale); a non-positive score raises
+    `RBridgeError` in `fit` and `predict`.
+
+    Attributes
+    ----------
+    x_range_ : tuple of float
+        The (min, max) proxy score fitted; `predict` warns outside it.
+    x_mean_, x_scale_ : float
+        Recorded as for every form, unused here.
+    a_, b_ : float
+        The curve.
+    """
 
     form = "logarithmic"
     n_params = 2
@@ -227,6 +297,22 @@ class SigmoidFit(_UnivariateFit):
     Accuracy cannot go below guessing nor above 1, so the curve is pinned between `chance` (e.g.
     0.25 for 4-way multiple choice, 0 for GSM8K) and `ceiling`; only the slope `k` and midpoint
     `x0` are fitted. For a lower-is-better proxy `k` comes out negative.
+
+    Parameters
+    ----------
+    chance : float, default 0.0
+        The floor: the accuracy of guessing.
+    ceiling : float, default 1.0
+        The top; 100 for accuracies in percent. Must exceed `chance`.
+
+    Attributes
+    ----------
+    x_range_ : tuple of float
+        The (min, max) proxy score fitted; `predict` warns outside it.
+    x_mean_, x_scale_ : float
+        The standardisation of the scores (fits run on z-scores; see the module docstring).
+    k_, x0_ : float
+        Slope and midpoint in original units.
     """
 
     form = "sigmoid"
@@ -236,12 +322,10 @@ class SigmoidFit(_UnivariateFit):
         self.chance = chance
         self.ceiling = ceiling
 
+    def _check_params(self) -> None:
+        require_chance_below_ceiling(type(self).__name__, self.chance, self.ceiling)
+
     def _fit_standardised(self, z: np.ndarray, y: np.ndarray) -> None:
-        if not self.chance < self.ceiling:
-            raise RBridgeError(
-                f"sigmoid needs chance < ceiling, got chance={self.chance} and "
-                f"ceiling={self.ceiling}"
-            )
         span = self.ceiling - self.chance
         share = np.clip((y - self.chance) / span, 0.02, 0.98)
         slope, intercept = np.polyfit(z, logit(share), 1)
@@ -278,6 +362,20 @@ class TwoStepLadder(RegressorMixin, BaseEstimator):
     `intermediate=`, a per-sample array, so `cross_val_score(..., params={"intermediate": z})`
     splits it with X and y). Step 2 maps that quantity to accuracy, by default with the bounded
     sigmoid. Only X is needed to predict.
+
+    Parameters
+    ----------
+    step1 : regressor or None, default None
+        Proxy score -> intermediate; None means `LinearFit()`. Cloned in `fit`, never changed.
+    step2 : regressor or None, default None
+        Intermediate -> accuracy; None means `SigmoidFit()`.
+
+    Attributes
+    ----------
+    step1_, step2_ : regressor
+        The fitted clones.
+    x_range_ : tuple of float
+        Step 1's fitted proxy range.
     """
 
     form: ClassVar[str] = "ladder"
@@ -289,6 +387,26 @@ class TwoStepLadder(RegressorMixin, BaseEstimator):
         self.step2 = step2
 
     def fit(self, X: Any, y: Any, intermediate: Any = None) -> TwoStepLadder:
+        """Fit step 1 (X -> intermediate) and step 2 (intermediate -> y) on the same samples.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, 1)
+            The proxy scores.
+        y : array of shape (n_samples,)
+            The large model's accuracies.
+        intermediate : array of shape (n_samples,)
+            The target-scale metric of the same samples; required, and split with X and y by
+            `cross_val_score(..., params={"intermediate": z})`.
+
+        Raises
+        ------
+        RBridgeError
+            `step1`/`step2` not regressors, `intermediate` missing or of another length, or
+            either step's own fit errors.
+        """
+        for name in ("step1", "step2"):
+            require_regressor_or_none(name, getattr(self, name))
         X, y = validate_data(self, X, y, y_numeric=True)
         if intermediate is None:
             raise RBridgeError(
@@ -306,6 +424,7 @@ class TwoStepLadder(RegressorMixin, BaseEstimator):
         return self
 
     def predict(self, X: Any) -> np.ndarray:
+        """Step 2 of step 1's prediction; only step 1 warns about extrapolation."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
         z = self.step1_.predict(X)
@@ -315,9 +434,11 @@ class TwoStepLadder(RegressorMixin, BaseEstimator):
             return self.step2_.predict(z.reshape(-1, 1))
 
     def turns_at(self) -> float | None:
+        """Where step 1 turns: step 2 is monotone, so only step 1 can reverse the direction."""
         return self.step1_.turns_at()
 
     def curve_params(self) -> dict[str, Any]:
+        """Both steps' curves, nested under `step1`/`step2` (`curve_values` composes them)."""
         return {
             "equation": "y = step2(step1(x))",
             "step1": {"form": self.step1_.form, **self.step1_.curve_params()},
@@ -392,6 +513,7 @@ def warn_if_few_points(form: str, n: int, n_params: int) -> None:
 
 
 def warn_if_extrapolating(form: str, x: np.ndarray, x_range: tuple[float, float]) -> None:
+    """A curve is only evidence inside the scores it was fitted on; say when it is asked beyond."""
     low, high = x_range
     slack = 1e-9 * max(1.0, abs(low), abs(high))
     outside = (x < low - slack) | (x > high + slack)
@@ -402,6 +524,51 @@ def warn_if_extrapolating(form: str, x: np.ndarray, x_range: tuple[float, float]
             f"range [{low:.6g}, {high:.6g}]",
             ExtrapolationWarning,
             stacklevel=3,
+        )
+
+
+def require_bool(owner: str, name: str, value: Any) -> None:
+    """A flag must be a real bool: any truthy string (even "False") would otherwise switch it on."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise RBridgeError(f"{owner}: {name} must be True or False, got {value!r}")
+
+
+def require_finite(owner: str, name: str, value: Any) -> float:
+    """A number parameter must be a finite real (not a bool, string or NaN); returns it as float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real) or not np.isfinite(value):
+        raise RBridgeError(f"{owner}: {name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def require_int(owner: str, name: str, value: Any, *, at_least: int | None = None) -> None:
+    """An integer parameter (a count or a seed), optionally with a lower bound."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
+        raise RBridgeError(f"{owner}: {name} must be an integer, got {value!r}")
+    if at_least is not None and value < at_least:
+        raise RBridgeError(f"{owner}: {name} must be at least {at_least}, got {value!r}")
+
+
+def require_chance_below_ceiling(owner: str, chance: Any, ceiling: Any) -> None:
+    """The sigmoid's floor and ceiling must be finite numbers with room between them."""
+    low = require_finite(owner, "chance", chance)
+    high = require_finite(owner, "ceiling", ceiling)
+    if not low < high:
+        raise RBridgeError(
+            f"sigmoid needs chance < ceiling, got chance={chance} and ceiling={ceiling}"
+        )
+
+
+def require_regressor_or_none(name: str, value: Any) -> None:
+    """A step of the ladder must be cloneable and fittable, or None for its default."""
+    if value is not None and (
+        isinstance(value, type)  # the class, not an instance: LinearFit for LinearFit()
+        or not all(
+            callable(getattr(value, method, None)) for method in ("fit", "predict", "get_params")
+        )
+    ):
+        raise RBridgeError(
+            f"TwoStepLadder: {name} must be None or a scikit-learn regressor (with fit, "
+            f"predict and get_params), got {value!r}"
         )
 
 

@@ -64,6 +64,7 @@ class CVResult:
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
+        """The figures as the JSON reports show them (per-fold lists included)."""
         return {
             "n_folds": self.n_folds,
             "train_r2": _nanmean(self.train_r2),
@@ -139,6 +140,7 @@ class RepeatedCV:
 
     @property
     def fold(self) -> np.ndarray:
+        """The fold that held out each point in the first repeat (for the CV plot)."""
         return self.runs[0].fold
 
     @property
@@ -148,17 +150,21 @@ class RepeatedCV:
 
     @property
     def r2(self) -> float:
+        """Pooled out-of-fold R2, averaged over the repeats: the default selection criterion."""
         return _nanmean([run.r2 for run in self.runs])
 
     @property
     def mae(self) -> float:
+        """Held-out mean absolute error, averaged over the repeats."""
         return _nanmean([run.mae for run in self.runs])
 
     @property
     def notes(self) -> list[str]:
+        """What the splits had to give up (leave-one-out for few points); the same each repeat."""
         return self.runs[0].notes
 
     def summary(self) -> dict[str, Any]:
+        """Means over repeats with their spread (sd, min, max), as the JSON reports show them."""
         r2s = [run.r2 for run in self.runs]
         maes = [run.mae for run in self.runs]
         return {
@@ -238,7 +244,8 @@ def leave_one_group_out(
     fit_params: dict[str, Any] | None = None,
     bounds: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
-    """Hold out each group (e.g. a model family or data recipe) in turn."""
+    """Hold out each group (e.g. a model family or data recipe) in turn: can the fit predict a
+    kind of run it never saw, not just another point of a kind it did?"""
     X, y, groups = np.asarray(X, dtype=float), np.asarray(y, dtype=float), np.asarray(groups)
     names = sorted(set(groups.tolist()))
     if len(names) < 2:

@@ -63,15 +63,20 @@ class FitOptions:
             raise RBridgeError(f"--n-boot must be at least 10, got {self.n_boot}")
 
     def describe(self) -> dict[str, Any]:
+        """The options as JSON (the fit file's `options`), read back by `from_dict`."""
         return {**asdict(self), "forms": list(self.forms)}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> FitOptions:
+        """The options a fit file stored; checked again, as if given on the command line."""
         return cls(**{**raw, "forms": tuple(raw.get("forms", DEFAULT_FORMS))})
 
 
 @dataclass
 class FitOutcome:
+    """A fitted form with the points, the CV of every candidate, the forms skipped and why,
+    and the options and bounds it was fitted under: all a report or a fit file needs."""
+
     estimator: BaseEstimator
     form: str
     X: np.ndarray
@@ -85,10 +90,12 @@ class FitOutcome:
 
     @property
     def chosen_cv(self) -> RepeatedCV:
+        """The repeated CV of the chosen form: its held-out error and residuals."""
         return self.cv[self.form]
 
     @property
     def train_r2(self) -> float:
+        """In-sample R2 of the clipped fit; reported beside the CV R2, never used to choose."""
         return r2(self.y, self.predict(self.X[:, 0]))
 
     def predict(self, x: Any) -> np.ndarray:
@@ -116,9 +123,12 @@ class FitOutcome:
         return {"cv_r2": cv_r2, "no_skill": no_skill, "message": message}
 
     def turns_at(self) -> float | None:
+        """Where the fitted curve turns inside the data (a free quadratic), else None."""
         return self.estimator.turns_at()
 
     def bootstrap(self, progress: bool = False) -> CurveDraws:
+        """`options.n_boot` refits of the chosen form for the `options.interval` intervals,
+        drawn from the held-out residuals of its CV (see `intervals.bootstrap_curves`)."""
         options = self.options
         return bootstrap_curves(
             make_form(

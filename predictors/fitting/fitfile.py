@@ -32,6 +32,9 @@ FORMAT = "rbridge-fit/2"
 
 @dataclass
 class LoadedFit:
+    """A fit file, refitted and checked (`load_fit`): the fit, its stored bootstrap, the two
+    sides it joined and the fields of every run it was fitted on."""
+
     outcome: FitOutcome
     draws: CurveDraws
     proxy: Side
@@ -44,6 +47,7 @@ class LoadedFit:
 
     @property
     def target_shared(self) -> dict[str, Any]:
+        """What every target run of the fit has in common (e.g. `size: 3B`): what it predicts."""
         return shared_fields(self.target_fields, self.join_on)
 
     def check_target(self, conditions: tuple[str, ...], extrapolate: bool) -> str | None:
@@ -75,6 +79,8 @@ class LoadedFit:
 
 
 def fit_record(outcome: FitOutcome, draws: CurveDraws, joined: Joined) -> dict[str, Any]:
+    """The fit file's `model` block: points, options, sides, parameters, skill and bootstrap,
+    plain JSON that `load_fit` can refit and check."""
     pairs = joined.pairs
     points = {
         "key": pairs["key"].astype(str).tolist(),
@@ -119,6 +125,14 @@ def shared_fields(fields: list[dict[str, Any]], join_on: str) -> dict[str, Any]:
 
 
 def load_fit(path: str | Path) -> LoadedFit:
+    """Read a fit file, refit its form on its points and check the result against the file.
+
+    Raises
+    ------
+    RBridgeError
+        Not a fit file, a field missing or malformed, or a refit whose parameters or CV R2
+        differ from those saved (a hand-edited or version-skewed file), naming the file.
+    """
     path = Path(path)
     data = read_json(path)
     record = data.get("model") if isinstance(data, dict) else None

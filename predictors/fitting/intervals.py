@@ -53,6 +53,7 @@ class CurveDraws:
 
     @property
     def n_ok(self) -> int:
+        """Refits that succeeded: the number of draws every interval is read from."""
         return len(self.residuals)
 
     def values(self, x: Any, residual: int | list[int] = 0) -> np.ndarray:
@@ -79,6 +80,7 @@ class CurveDraws:
         return x + z[:, columns] * np.nan_to_num(np.asarray(stderr, dtype=float), nan=0.0)
 
     def describe(self) -> dict[str, Any]:
+        """How the intervals were made, for reports: method, seed and the failed share."""
         return {
             "method": METHOD,
             "kind": self.kind,
@@ -91,6 +93,8 @@ class CurveDraws:
         }
 
     def record(self) -> dict[str, Any]:
+        """`describe` plus every draw, as the fit file stores them, so a reloaded fit gives the
+        same intervals without refitting."""
         names = [name for name, _ in _leaves(self.params)]
         return {
             **self.describe(),
@@ -103,6 +107,8 @@ class CurveDraws:
     def from_record(
         cls, record: dict[str, Any], template: dict[str, Any], bounds: tuple[float, float] | None
     ) -> CurveDraws:
+        """The draws a fit file stored (`record`); `template` is the fitted curve's
+        `curve_params()`, whose numbers the stored columns replace."""
         values = np.asarray(record["values"], dtype=float).reshape(-1, len(record["names"]))
         return cls(
             params=_with_leaves(template, record["names"], values),
@@ -192,6 +198,7 @@ def bootstrap_curves(
 
 
 def quantiles(draws: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """The (lower, upper) percentile bounds of a (1 - alpha) interval, over the draws axis."""
     lower, upper = np.quantile(draws, [alpha / 2, 1 - alpha / 2], axis=0)
     return lower, upper
 

@@ -48,6 +48,9 @@ DISAGREEMENT = 0.1
 
 @dataclass
 class DecisionAccuracy:
+    """The share of recipe pairs ordered alike, with the pairs counted and the ties (see the
+    module docstring for how each kind of tie is scored)."""
+
     accuracy: float
     n_pairs: int
     n_target_ties: int
@@ -55,6 +58,7 @@ class DecisionAccuracy:
 
 
 def goodness(values: Any, higher_is_better: bool) -> np.ndarray:
+    """Scores turned so that larger is better, so any proxy compares with any target."""
     values = np.asarray(values, dtype=float)
     return values if higher_is_better else -values
 
@@ -132,6 +136,8 @@ def spearman_rho(a: Any, b: Any) -> float:
 def ranking_metrics(
     proxy: Any, target: Any, *, proxy_higher_is_better: bool, target_higher_is_better: bool
 ) -> dict[str, Any]:
+    """Decision accuracy (with its pair and tie counts), Spearman's rho and Kendall's tau-b of
+    the proxy against the target, over every pair of runs, as the JSON reports show them."""
     p = goodness(proxy, proxy_higher_is_better)
     t = goodness(target, target_higher_is_better)
     da = decision_accuracy(p, t, proxy_higher_is_better=True, target_higher_is_better=True)
@@ -147,6 +153,9 @@ def ranking_metrics(
 
 @dataclass
 class RankingBootstrap:
+    """A bootstrap of decision accuracy: its percentile interval and draws, the pairwise
+    probabilities that one recipe beats another at the proxy scale, and Kendall's interval."""
+
     lower: float
     upper: float
     draws: np.ndarray

@@ -25,8 +25,14 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from predictors.choices import DEFAULT_FORMS, SELECT_NAMES
-from predictors.fitting.estimators import make_form
+from predictors.choices import DEFAULT_FORMS, FORM_NAMES, SELECT_NAMES
+from predictors.fitting.estimators import (
+    make_form,
+    require_bool,
+    require_chance_below_ceiling,
+    require_finite,
+    require_int,
+)
 from predictors.fitting.evaluation import RepeatedCV, repeat_splits, repeated_cross_validation
 from rbridge_tasks.core.errors import RBridgeError
 
@@ -42,6 +48,37 @@ class FormSelector(RegressorMixin, BaseEstimator):
     points for a quadratic, targets above the sigmoid's ceiling) are skipped and listed in
     `skipped_forms_` with the reason. `bounds` (an accuracy's (0, 1)) clips held-out predictions
     before they are scored, as every prediction of a bounded target is clipped.
+
+    Parameters
+    ----------
+    forms : tuple of str, default all of `choices.FORM_NAMES`
+        The candidates (not `ladder`, which needs an intermediate metric).
+    folds, repeats, random_state : int, default 5, 5, 0
+        k of the k-fold CV, how many shuffles, and the seed of the first (repeat r uses
+        `random_state + r`). Fewer points than folds gives leave-one-out, once.
+    select : {"cv_r2", "cv_mae", "train_r2"}, default "cv_r2"
+        The criterion (see the module docstring).
+    chance, ceiling : float, default 0.0, 1.0
+        The sigmoid's floor and top (`SigmoidFit`).
+    monotone : bool, default True
+        Passed to `QuadraticFit`.
+    bounds : (float, float) or None, default None
+        The target's range, e.g. (0, 1) for an accuracy.
+
+    Attributes
+    ----------
+    form_ : str
+        The chosen form.
+    estimator_ : regressor
+        The chosen form refitted on all the data.
+    cv_results_ : dict of str to RepeatedCV
+        Every candidate's cross-validation.
+    skipped_forms_ : dict of str to str
+        The candidates that could not be fitted, with the reason.
+    notes_ : list of str
+        What the splits had to give up (e.g. leave-one-out).
+    x_range_ : tuple of float
+        The fitted proxy range.
     """
 
     def __init__(
@@ -68,14 +105,16 @@ class FormSelector(RegressorMixin, BaseEstimator):
         self.bounds = bounds
 
     def fit(self, X: Any, y: Any) -> FormSelector:
+        """Cross-validate every candidate form on (X, y), then refit the best on all of it.
+
+        Raises
+        ------
+        RBridgeError
+            A bad parameter (checked first, before the data), fewer than `MIN_CV_POINTS`
+            points, no form that could be fitted, or every form's criterion undefined.
+        """
+        self._check_params()
         X, y = validate_data(self, X, y, y_numeric=True)
-        if self.select not in SELECT:
-            raise RBridgeError(f"select must be one of {sorted(SELECT)}, got {self.select!r}")
-        if "ladder" in self.forms:
-            raise RBridgeError(
-                "the ladder needs an intermediate metric and cannot be chosen "
-                "automatically; fit it with form='ladder'"
-            )
         if len(y) < MIN_CV_POINTS:
             raise RBridgeError(
                 f"choosing a form by cross-validation needs at least {MIN_CV_POINTS} points, "
@@ -117,11 +156,48 @@ class FormSelector(RegressorMixin, BaseEstimator):
         self.x_range_ = self.estimator_.x_range_
         return self
 
+    def _check_params(self) -> None:
+        owner = type(self).__name__
+        if not isinstance(self.select, str) or self.select not in SELECT:
+            raise RBridgeError(f"select must be one of {sorted(SELECT)}, got {self.select!r}")
+        if isinstance(self.forms, str) or not isinstance(self.forms, (tuple, list)):
+            raise RBridgeError(
+                f"{owner}: forms must be a tuple of form names such as ('linear',), "
+                f"got {self.forms!r}"
+            )
+        if "ladder" in self.forms:
+            raise RBridgeError(
+                "the ladder needs an intermediate metric and cannot be chosen "
+                "automatically; fit it with form='ladder'"
+            )
+        unknown = [name for name in self.forms if name not in FORM_NAMES]
+        if unknown or not self.forms:
+            raise RBridgeError(
+                f"{owner}: forms must name at least one of {', '.join(FORM_NAMES)}, "
+                f"got {self.forms!r}"
+            )
+        require_int(owner, "folds", self.folds, at_least=2)
+        require_int(owner, "repeats", self.repeats, at_least=1)
+        require_int(owner, "random_state", self.random_state)
+        require_bool(owner, "monotone", self.monotone)
+        if "sigmoid" in self.forms:
+            require_chance_below_ceiling(owner, self.chance, self.ceiling)
+        if self.bounds is not None:
+            if not isinstance(self.bounds, (tuple, list)) or len(self.bounds) != 2:
+                raise RBridgeError(
+                    f"{owner}: bounds must be None or (low, high), got {self.bounds!r}"
+                )
+            low, high = (require_finite(owner, "bounds", v) for v in self.bounds)
+            if not low < high:
+                raise RBridgeError(f"{owner}: bounds need low < high, got {self.bounds!r}")
+
     def predict(self, X: Any) -> np.ndarray:
+        """The chosen form's prediction, clipped to `bounds` when they are set."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
         prediction = self.estimator_.predict(X)
         return prediction if self.bounds is None else np.clip(prediction, *self.bounds)
 
     def curve_params(self) -> dict[str, Any]:
+        """The chosen form's fitted curve (see `estimators.curve_values`)."""
         return self.estimator_.curve_params()

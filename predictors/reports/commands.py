@@ -174,7 +174,17 @@ def rank_payload(
     joined: Joined, *, mode: str, n_boot: int, alpha: float, seed: int, progress: bool = False
 ) -> dict[str, Any]:
     """Decision accuracy with its bootstrap interval, rank correlations, every pair; with
-    `--within` (blocks in `joined.pairs["block"]`) also decision accuracy within the blocks."""
+    `--within` (blocks in `joined.pairs["block"]`) also decision accuracy within the blocks.
+
+    `mode` is the bootstrap (`ranking` module docstring); `items` falls back to fixed target
+    accuracies, with a note, when the targets have no per-item scores.
+
+    Raises
+    ------
+    RBridgeError
+        Fewer than 2 joined recipes; for `items`, averaged duplicate runs or proxy runs without
+        per-item scores whose mean is the reported score.
+    """
     pairs = joined.pairs
     if len(pairs) < 2:
         raise RBridgeError(f"ranking needs at least 2 joined recipes, got {len(pairs)}")
@@ -337,6 +347,9 @@ def within_blocks(
 
 
 def warn_if_disagreeing(within: dict[str, Any], where: str = "") -> None:
+    """A `FitWarning` when pooled and within-block decision accuracy differ by more than
+    `DISAGREEMENT`: then the pooled figure ranks compute budgets, not data choices. `where`
+    prefixes the message (e.g. the benchmark in `compare`)."""
     if within["disagrees"]:
         warnings.warn(
             f"{where}decision accuracy is {within['pooled_decision_accuracy']:.3f} over all "
@@ -356,7 +369,14 @@ def leaderboard_payload(
     target_where: tuple[str, ...] = (),
     extrapolate_target: bool = False,
 ) -> dict[str, Any]:
-    """Predicted target accuracy with the fit's stored intervals for every candidate run."""
+    """Predicted target accuracy with the fit's stored intervals for every candidate run.
+
+    Raises
+    ------
+    RBridgeError
+        Two candidates with the same `label_by` label, or targets outside the fit's (see
+        `LoadedFit.check_target`) without `extrapolate_target`.
+    """
     table = candidates.table.copy()
     table["label"] = [_label(row, label_by) for _, row in table.iterrows()]
     repeated = table["label"][table["label"].duplicated()].tolist()
@@ -445,6 +465,12 @@ def gate_payload(
     A fit with no skill out of sample is refused unless `allow_no_skill`; with `within`, the
     two runs must share that field's value, and the fit's ladder shows its decision accuracy
     within blocks of it.
+
+    Raises
+    ------
+    RBridgeError
+        An unknown rule, a negative or non-finite tolerance, a fit without skill, a side that is
+        not exactly one run, a missing stderr under `score_noise`, or targets outside the fit's.
     """
     if rule not in GATE_RULES:
         raise RBridgeError(f"gate rule must be one of {GATE_RULES}, got {rule!r}")

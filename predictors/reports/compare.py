@@ -2,7 +2,7 @@
 
 For each benchmark (a proxy task and a target accuracy) and for EVERY `<metric>,<filter>` the proxy
 task reports (plus DataDecide's metrics derived from samples files, `predictors.data.datadecide`):
-- the regression (`fitting.fit_pairs`, as `fit` does it): the form chosen by held-out error
+- the regression (`fitting.fit.fit_pairs`, as `fit` does it): the form chosen by held-out error
   (pooled out-of-fold R2, mean over repeated shuffled 5-fold CV; `--select train_r2` is the
   paper's protocol); reported first the held-out figures (CV R2, CV MAE in target units, both
   from predictions clipped to the target's range), last the paper's train R2;
@@ -60,6 +60,8 @@ SHORT_FORMS = {
 
 @dataclass(frozen=True)
 class Benchmark:
+    """One `--benchmark` of `compare`: the proxy task to score and the target side to predict."""
+
     name: str
     proxy_task: str
     target: Side
@@ -213,6 +215,8 @@ def compare_markdown(payload: dict[str, Any]) -> str:
 
 
 def compare_chart(payload: dict[str, Any], path: Path) -> Path:
+    """The comparison as a chart (`plots.plot_compare`), imported only here so that a
+    `compare` that draws none (no `--out-dir`, or `--no-plot`) loads no matplotlib."""
     from predictors.reports import plots
 
     return plots.plot_compare(path, payload)

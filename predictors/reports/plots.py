@@ -1,4 +1,5 @@
-"""PNG charts: the fit (points, curve, interval band, CV predictions) and the leaderboard.
+"""PNG charts: the fit (points, curve, interval band, CV predictions), the leaderboard, and
+compare's panels of every proxy metric.
 
 Agg backend only: these run in CI and on headless machines. Files are written atomically.
 """

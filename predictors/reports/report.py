@@ -26,6 +26,7 @@ MAX_MARKDOWN_PAIRS = 45  # all pairs of 10 recipes; beyond, Markdown lists the w
 
 
 def jsonable(value: Any) -> Any:
+    """`value` with numpy types made plain and non-finite floats made None (module docstring)."""
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -42,18 +43,24 @@ def jsonable(value: Any) -> Any:
 
 
 def to_json(payload: dict[str, Any]) -> str:
+    """Strict JSON (`allow_nan=False`): a NaN that escaped `jsonable` fails here, not in a
+    reader."""
     return json.dumps(jsonable(payload), indent=2, allow_nan=False) + "\n"
 
 
 def write_json(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write `to_json(payload)` atomically (a CI job never reads half a report)."""
     return atomic_write_text(path, to_json(payload))
 
 
 def write_markdown(path: str | Path, text: str) -> Path:
+    """Write a Markdown report atomically."""
     return atomic_write_text(path, text)
 
 
 def fmt(value: Any, digits: int = 4) -> str:
+    """One table cell: a dash for missing or non-finite, scientific notation for very large or
+    small magnitudes, and `|` escaped so a value cannot break the table."""
     if value is None:
         return "—"
     if isinstance(value, (bool, np.bool_)):
@@ -71,6 +78,7 @@ def fmt(value: Any, digits: int = 4) -> str:
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A Markdown table, each cell through `fmt`."""
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(fmt(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
@@ -179,6 +187,8 @@ def _protocol_text(protocol: dict[str, Any]) -> str:
 
 
 def fit_markdown(payload: dict[str, Any]) -> str:
+    """`rbridge predict fit`'s report: the join, the forms compared, the chosen fit, its
+    skill and intervals."""
     params = ", ".join(
         f"{k} = {fmt(v)}"
         for k, v in payload["params"].items()
@@ -218,6 +228,8 @@ def fit_markdown(payload: dict[str, Any]) -> str:
 
 
 def evaluate_markdown(payload: dict[str, Any]) -> str:
+    """`rbridge predict evaluate`'s report: held-out error by CV and, when asked, by
+    extrapolation, leave-one-group-out and transfer between groups."""
     text = "## rBridge evaluation\n\n" + _skill_line(payload) + _join_section(payload["join"])
     text += f"\nChosen: **{payload['chosen']}**. " + _protocol_text(payload["protocol"])
     text += _forms_table(payload["forms"], payload["chosen"])
@@ -250,6 +262,7 @@ def evaluate_markdown(payload: dict[str, Any]) -> str:
 
 
 def rank_markdown(payload: dict[str, Any]) -> str:
+    """`rbridge predict rank`'s report: decision accuracy, correlations and their intervals."""
     interval = payload["interval"]
     text = "## rBridge ranking agreement\n\n" + _join_section(payload["join"]) + "\n"
     text += table(
@@ -339,6 +352,7 @@ def within_markdown(within: dict[str, Any]) -> str:
 
 
 def leaderboard_markdown(payload: dict[str, Any]) -> str:
+    """`rbridge predict leaderboard`'s report: each run's predicted target with its interval."""
     text = (
         f"## rBridge leaderboard: predicted {payload['target']['task']} "
         f"{payload['target']['metric']}\n\n" + _skill_line(payload)
@@ -376,6 +390,7 @@ def leaderboard_markdown(payload: dict[str, Any]) -> str:
 
 
 def gate_markdown(payload: dict[str, Any]) -> str:
+    """`rbridge predict gate`'s report: the decision on a candidate against its baseline."""
     d = payload["difference"]
     verdict = "PASS" if payload["passed"] else "FAIL"
     text = f"## rBridge gate ({payload['rule']}): {verdict}\n\n" + _skill_line(payload)

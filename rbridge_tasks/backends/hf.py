@@ -41,6 +41,7 @@ class StatisticsWorkspace:
 
     @property
     def rows(self) -> int:
+        """Positions one call can take; longer documents are fed in chunks of this many."""
         return self.logprobs.shape[0]
 
     def statistics(self, z: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -77,7 +78,9 @@ def positive_megabytes(value: object, name: str) -> int:
 
 @register_model("hf-rbridge")
 class HFRBridgeLM(HFLM):
-    """`logits_budget_mb` (a model arg) caps the logits of one forward pass: a batch of long
+    """lm-eval's `hf` model that also answers `rbridge_document`, one forward pass a document.
+
+    `logits_budget_mb` (a model arg) caps the logits of one forward pass: a batch of long
     documents is split so that rows x padded length x vocabulary x 4 bytes stays under it, since
     a trace's logits, not the model, dominate memory for small proxies with large vocabularies.
     The default is 256 MB on CPU (larger batches only fragment the heap: measured peak RSS on
@@ -97,6 +100,12 @@ class HFRBridgeLM(HFLM):
         self._workspace: StatisticsWorkspace | None = None
 
     def rbridge_document(self, requests, disable_tqdm: bool = False) -> list[DocumentResponse]:
+        """Answer each `(context, trace)` request with every statistic of `DocumentResponse`.
+
+        Called by lm-eval for requests of that type, like `loglikelihood`; answers come from
+        the `--use_cache` database where it has them. A context longer than the window is
+        truncated from the left; a trace that alone does not fit raises `RBridgeError`.
+        """
         return with_response_cache(self, requests, lambda todo: self._answer(todo, disable_tqdm))
 
     def _answer(self, requests, disable_tqdm: bool) -> list[DocumentResponse]:

@@ -58,6 +58,13 @@ class Unit:
 
 @dataclass(frozen=True)
 class RequestPlan:
+    """One trace as `loglikelihood` requests, and how to turn their sums into per-token logprobs.
+
+    Each request's summed log-probability covers its own unit and possibly earlier units (the
+    whitespace lm-eval moves onto the continuation); subtracting the earlier units, known from
+    earlier requests, leaves the unit's own (`unit_loglikelihoods`).
+    """
+
     requests: tuple[tuple[str, str], ...]
     units: tuple[Unit, ...]
     # character span of each scored token, from the tokenizer's offsets
@@ -71,6 +78,7 @@ class RequestPlan:
 
     @property
     def unit_sizes(self) -> np.ndarray:
+        """Tokens per unit: 1 where a token could be scored on its own."""
         return np.array([u.end - u.first for u in self.units])
 
     def token_logprobs(self, loglikelihoods: list[float]) -> np.ndarray:
@@ -102,6 +110,18 @@ class RequestPlan:
 def plan_requests(
     prompt: str, trace: str, tokenizer: ProxyTokenizer, delimiter: str = " ", *, doc_id: str = "?"
 ) -> RequestPlan:
+    """Split `prompt + delimiter + trace` into requests that lm-eval scores exactly as planned.
+
+    Every cut is checked against the whole text's tokenization (see the module docstring);
+    tokens that cannot be cut apart become one unit. `doc_id` names the document in errors.
+
+    Raises
+    ------
+    RBridgeError
+        The prompt is empty, the prompt's end and the trace's start merge into one token, the
+        trace has no proxy tokens, or the tokenizer appends special tokens or returns offsets
+        that go backwards.
+    """
     context = prompt + delimiter
     text = context + trace
     scored_start = len(context.rstrip())

@@ -1,9 +1,10 @@
 """The proxy's tokenizer, encoding text exactly as lm-eval's `hf` and `vllm` backends do.
 
-The rBridge tasks split each trace at the proxy's token boundaries before lm-eval sees it, so
-they must reproduce lm-eval's own encoding: the tokenizer's default special tokens unless the
-`add_bos_token` model arg says otherwise, and none when the text already starts with the BOS
-string (`TemplateLM.tok_encode`, `has_bos_prefix`).
+Every backend that answers `rbridge_document` tokenizes `context + trace` itself (as does the
+task, for `minmax_scope=benchmark`, before any model runs), and the scored tokens and their
+weights must be those the model reads, so the encoding must be lm-eval's own: the tokenizer's
+default special tokens unless the `add_bos_token` model arg says otherwise, and none when the
+text already starts with the BOS string (`TemplateLM.tok_encode`, `has_bos_prefix`).
 """
 
 from __future__ import annotations
@@ -29,11 +30,31 @@ def proxy_name(metadata: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Encoding:
+    """One text's token ids, as lm-eval feeds them, and each token's [start, end) characters."""
+
     ids: list[int]
     offsets: list[tuple[int, int]]
 
 
 class ProxyTokenizer:
+    """A fast Hugging Face tokenizer wrapped to add special tokens exactly as lm-eval would.
+
+    Parameters
+    ----------
+    tokenizer : transformers.PreTrainedTokenizerFast
+        The proxy model's tokenizer; a slow one has no character offsets and is refused.
+    add_bos_token : bool or None
+        lm-eval's model arg: None keeps the tokenizer's default special tokens.
+    prefix_token_id : int or None
+        lm-eval's model arg: a text that already starts with this token's text gets no special
+        tokens added; by default the BOS token, else EOS, as lm-eval's `prefix_token_id`.
+
+    Raises
+    ------
+    RBridgeError
+        The tokenizer is not a fast one.
+    """
+
     def __init__(
         self, tokenizer: Any, add_bos_token: bool | None = None, prefix_token_id: int | None = None
     ):

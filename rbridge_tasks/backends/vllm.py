@@ -1,6 +1,6 @@
 """`vllm-rbridge`: lm-eval's `VLLM`, plus answers to `rbridge_document` requests.
 
-A thin layer over `document_mode` (encoding, over-length rules and the response cache shared
+A thin layer over `response` (encoding, over-length rules and the response cache shared
 with `hf-rbridge`): documents go to vLLM in consecutive chunks of at most
 `prompt_tokens_per_call` prompt tokens (a model arg, default 262,144; times
 `data_parallel_size`, since lm-eval starts its data-parallel engines afresh on every call), one
@@ -8,10 +8,10 @@ with `hf-rbridge`): documents go to vLLM in consecutive chunks of at most
 has it (`flat_logprobs`). vLLM returns a Python object per prompt position and candidate, about
 1.6 KB per position in its nested layout, so one call over ten thousand long documents would
 hold tens of GB; a chunk holds about 0.4 GB at most, and each is read into the compact shared
-response (`document_mode.response_from_prompt_logprobs`, tested without vLLM against the HF
+response (`response.response_from_prompt_logprobs`, tested without vLLM against the HF
 path) before the next one is sent. vLLM returns the top `TOP_K` logprobs and the trace token's
 own logprob and rank, so everything but the entropy of the full distribution is exact; entropy
-is NaN and the metrics built on it are left out.
+is None and the metrics built on it are left out.
 
 Prefix caching is turned off unless asked for: prompt logprobs have been reported to change with
 request order when it is on (vLLM issue #42019). Importing this module needs vLLM.
@@ -39,6 +39,13 @@ PROMPT_TOKENS_PER_CALL = 262_144
 
 @register_model("vllm-rbridge")
 class VLLMRBridgeLM(VLLM):
+    """lm-eval's `vllm` model that also answers `rbridge_document` from prompt logprobs.
+
+    Model args beyond lm-eval's: `prompt_tokens_per_call` (per data-parallel engine; a
+    non-positive or non-integer value raises `RBridgeError` before vLLM starts) and
+    `enable_prefix_caching` (default off, see the module docstring).
+    """
+
     def __init__(
         self,
         *args,
@@ -59,6 +66,8 @@ class VLLMRBridgeLM(VLLM):
         self.prompt_tokens_per_call = budget * max(int(self.data_parallel_size), 1)
 
     def rbridge_document(self, requests, disable_tqdm: bool = False) -> list[DocumentResponse]:
+        """Answer each `(context, trace)` request; entropy is None (vLLM returns only the top
+        `TOP_K`). Cached and truncated as `HFRBridgeLM.rbridge_document` is."""
         return with_response_cache(self, requests, self._answer)
 
     def _answer(self, requests) -> list[DocumentResponse]:

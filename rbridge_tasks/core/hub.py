@@ -43,11 +43,12 @@ def _no_connection(host: str, port: int) -> str | None:
 
 
 def model_location(name: str, option: str) -> str:
-    """Where a model would load from, asked
-    before anything loads: `"folder"`, `"cached"` (a hub id while the hub is unreachable, with a
-    copy in its local cache: load with `local_files_only`), `"hub"`, or `"unavailable"` (a hub
-    id neither reachable nor cached: the caller says what to pass instead). `option` is how the
-    user named it, for errors (`--model_args pretrained=DIR`).
+    """Where a model would load from, asked before anything loads, so that failing costs one line.
+
+    Returns `"folder"`, `"cached"` (a hub id while the hub is unreachable, with a copy in its
+    local cache: load with `local_files_only`), `"hub"`, or `"unavailable"` (a hub id neither
+    reachable nor cached: the caller says what to pass instead). `option` is how the user named
+    it, for errors (`--model_args pretrained=DIR`).
 
     Raises
     ------

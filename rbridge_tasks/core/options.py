@@ -22,6 +22,7 @@ def parse_flag(metadata: Mapping[str, Any], key: str, default: bool) -> bool:
 
 
 def choice(metadata: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (the first when the option is absent); a typo fails naming the choices."""
     value = str(metadata.get(key, choices[0])).strip()
     if value not in choices:
         raise RBridgeError(f"--metadata {key}={value!r}: expected one of {list(choices)}")
@@ -29,6 +30,13 @@ def choice(metadata: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> s
 
 
 def positive_int(metadata: Mapping[str, Any], key: str) -> int | None:
+    """A positive whole number, or None when absent or empty (`key=` on the command line).
+
+    Raises
+    ------
+    RBridgeError
+        Zero, a negative number, a bool or text that is not a whole number.
+    """
     value = metadata.get(key)
     if value is None or value == "":
         return None
@@ -42,4 +50,5 @@ def positive_int(metadata: Mapping[str, Any], key: str) -> int | None:
 
 
 def optional_str(value: Any) -> str | None:
+    """An empty string means "not given", as `key=` on the command line does."""
     return None if value is None or value == "" else str(value)

@@ -21,6 +21,19 @@ def rbridge_numbers(
     - `weighted_mean`: sum_t w_t l_t / sum_t w_t; when every weight is 0 it falls back to the
       plain mean of l_t, and `rbridge_zero_weight` flags the document.
     - `sum`: sum_t w_t l_t.
+
+    Parameters
+    ----------
+    nll, weights
+        Per scored proxy token: l_t = -log p(token) and its weight w_t, the same length.
+    trace
+        The scored text, whose UTF-8 bytes are the denominator of `trace_bpb`.
+
+    Returns
+    -------
+    dict
+        `rbridge_nll` (the score under `aggregation`), `trace_nll`, `trace_bpb`,
+        `rbridge_nll_sum`, `rbridge_weight_sum`, `trace_tokens` and `rbridge_zero_weight`.
     """
     nll = np.asarray(nll, dtype=np.float64)
     weighted = float(np.dot(weights, nll))

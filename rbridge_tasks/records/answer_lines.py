@@ -57,9 +57,11 @@ class ScoredSpan:
     end: int
 
     def trace(self, completion: str) -> str:
+        """The scored characters of the completion this span was computed from."""
         return completion[self.start : self.end]
 
     def stripped_tail(self, completion: str) -> str:
+        """What was cut off after the trace (the final-answer lines), kept for audit."""
         return completion[self.end :]
 
 

@@ -62,6 +62,10 @@ class JsonReply:
 
 @dataclass(frozen=True)
 class MappedReasoning:
+    """The reply and the frontier tokens of its decoded `reasoning` only: texts that concatenate
+    to it exactly, each with the logprob of the stream token that produced it (the log of the
+    mean probability where one character's escape spans several tokens)."""
+
     reply: JsonReply
     token_texts: tuple[str, ...]
     token_logprobs: tuple[float, ...]
@@ -110,7 +114,15 @@ def parse_reply(text: str) -> JsonReply:
 def map_reasoning(
     text: str, token_texts: Sequence[str], token_logprobs: Sequence[float]
 ) -> MappedReasoning:
-    """Parse the reply its tokens spell and give each character of `reasoning` its confidence."""
+    """Parse the reply its tokens spell and give each character of `reasoning` its confidence.
+
+    Raises
+    ------
+    StreamMismatchError
+        The token texts do not concatenate to `text` (names the first differing character).
+    ReplyFormatError
+        `text` is not the paper's reply format.
+    """
     joined = "".join(token_texts)
     if joined != text:
         at = next(

@@ -21,6 +21,13 @@ def find_records(
     `traces` may be a trace file (records of other benchmarks are skipped, so one file can serve
     the whole `rbridge` group), a folder with `<benchmark>.jsonl[.gz]` files, or a local copy of
     the released dataset; without it the released traces are fetched from the hub.
+    `released_mapping` is a `ReleasedMapping` file for a released layout that differs.
+
+    Raises
+    ------
+    RBridgeError
+        `traces` does not exist, a folder holds neither the benchmark's file nor a released
+        layout, or a trace file has no record of the benchmark.
     """
     mapping = ReleasedMapping.load(released_mapping)
     if traces is None:

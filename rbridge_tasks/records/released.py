@@ -19,14 +19,14 @@ Row layouts: one row per token (OpenAI's token object `token`/`logprob`/`bytes`/
 plus an id), one row per completion holding a list of token objects (the Batch API's
 `response.body.choices.0.logprobs.content` among the candidates) or parallel lists, and rows
 keyed by id (`{"<id>": [token objects]}`). `bytes`, when present, gives the token texts (a
-character split over byte tokens goes to the token that completes it, `traces/token_text.py`).
+character split over byte tokens goes to the token that completes it, `token_text`).
 Keys that match no candidate fail once, listing the keys found and the two ways out: `rbridge
 traces import --format released --inspect DIR` and a mapping file.
 
 Text. A completion that is a JSON reply (the paper's prompt), or its decoded `reasoning` while the
 stream spells the reply, has a stream covering the whole reply: the trace is the decoded
 `reasoning`, each character's confidence carried through the JSON escapes
-(`traces/json_reply.py`), and the raw reply and stream stay in `meta`. A plain-text completion's
+(`json_reply`), and the raw reply and stream stay in `meta`. A plain-text completion's
 stream spells the completion, whose final-answer line is stripped.
 """
 
@@ -152,6 +152,15 @@ class ReleasedMapping:
 
     @classmethod
     def load(cls, source: str | Path | Mapping[str, Any] | None) -> ReleasedMapping:
+        """The mapping from a YAML/JSON file or a dict; None gives the defaults (the authors'
+        layout as released). Keys not given keep their defaults.
+
+        Raises
+        ------
+        RBridgeError
+            A missing or unreadable file, a file that is not a mapping, an unknown key or a
+            value of the wrong type, each named with the file (and line where YAML says).
+        """
         if source is None:
             return cls()
         if isinstance(source, Mapping):
@@ -219,7 +228,19 @@ def _mapping_value(origin: str, key: str, value: Any) -> Any:
 def read_released(
     root: str | Path, benchmark: str, mapping: ReleasedMapping | None = None
 ) -> list[TraceRecord]:
-    """Trace records for one benchmark from a local copy of the released dataset."""
+    """Trace records for one benchmark from a local copy of the released dataset.
+
+    `root` is the dataset's top folder (holding `traces/`); `mapping` names the fields where
+    they differ from the defaults. Records come in the traces file's order, with frontier
+    tokens where a logprob stream belongs to the completion.
+
+    Raises
+    ------
+    RBridgeError
+        An unknown benchmark, no `traces/<config>/` folder, missing parts of a logprob set,
+        fields that no candidate name matches, or a stream that does not spell its completion,
+        each naming the file (and record and field where there is one).
+    """
     check_benchmark(benchmark)
     mapping = mapping or ReleasedMapping()
     root = Path(root)

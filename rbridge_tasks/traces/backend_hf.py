@@ -25,7 +25,18 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 class HFModel:
-    """One local causal LM, used to generate traces or to teacher-force existing ones."""
+    """One local causal LM, used to generate traces or to teacher-force existing ones.
+
+    `model` is a folder or hub id (`local_files_only` when the hub is unreachable);
+    `model_name` is what records call it (default `model`); `stop` defaults to
+    `completions.default_stops` for the prompt format.
+
+    Raises
+    ------
+    RBridgeError
+        An unknown dtype, a non-positive batch size or token budget, a model transformers
+        cannot load, or a tokenizer with neither a pad nor an EOS token.
+    """
 
     def __init__(
         self,
@@ -83,6 +94,13 @@ class HFModel:
         )
 
     def complete(self, requests: Sequence[GenerationRequest]) -> Iterator[Completion]:
+        """Greedy completions in request order, `batch_size` prompts (left-padded) at a time.
+
+        Raises
+        ------
+        RBridgeError
+            A prompt plus `max_new_tokens` does not fit the model (see `too_long`).
+        """
         for start in range(0, len(requests), self.batch_size):
             yield from self._generate_batch(requests[start : start + self.batch_size])
 

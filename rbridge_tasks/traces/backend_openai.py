@@ -3,7 +3,7 @@
 Two endpoints: `/v1/chat/completions` (logprobs with each token's raw `bytes`, as OpenAI
 returns them) and `/v1/completions` (legacy; tokens as strings, `bytes:\\xNN` for byte pieces).
 Either way the token texts come from the bytes by incremental UTF-8 decoding, so a character
-split over tokens goes to the token that completes it (`token_text.py`).
+split over tokens goes to the token that completes it (`records.token_text`).
 
 Requests run `concurrency` at a time, results come back in request order, and failures are
 retried: HTTP 429 after the server's Retry-After when it sends one, 5xx, timeouts and dropped
@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How often and how long to wait after a refused or failed request (seconds)."""
+
     max_retries: int = 6
     backoff_base: float = 1.0
     backoff_cap: float = 60.0
@@ -75,6 +77,27 @@ class _RequestSpacing:
 
 
 class OpenAICompatibleBackend:
+    """A model behind an OpenAI-compatible HTTP API, for `generate` (completions only).
+
+    Parameters
+    ----------
+    model, base_url
+        The served model's name and the API root (e.g. `https://api.openai.com/v1`).
+    api
+        `chat` (`/chat/completions`) or `completions` (the legacy endpoint).
+    stop
+        Sent to the server, and cut again from the reply's tokens, since servers may return
+        the stop sequence's tokens that the text leaves out.
+    concurrency, requests_per_minute, retry, timeout
+        Requests in flight, the optional rate budget, the retry policy and the limit in
+        seconds on one whole request (see the module docstring).
+
+    Raises
+    ------
+    RBridgeError
+        An unknown `api` or a `concurrency` below 1.
+    """
+
     batch_size = None
 
     def __init__(

@@ -25,6 +25,12 @@ from rbridge_tasks.traces.prompts import FrontierPrompt
 
 
 class VLLMModel:
+    """One local model on vLLM, for `generate` and `confidences` like `backend_hf.HFModel`.
+
+    Raises `RBridgeError` when vLLM is not installed; vLLM's own errors (no GPU, a model that
+    does not fit) pass through, since vLLM words them for the user already.
+    """
+
     def __init__(
         self,
         model: str,
@@ -63,6 +69,8 @@ class VLLMModel:
         )
 
     def complete(self, requests: Sequence[GenerationRequest]) -> Iterator[Completion]:
+        """Greedy completions in request order, the requests given (one fixed batch of the
+        caller's) in one vLLM call, which schedules them itself."""
         from vllm import SamplingParams
 
         # Stop strings are applied to the token texts afterwards (shared code), not by vLLM,
@@ -92,6 +100,7 @@ class VLLMModel:
     def score(
         self, contexts: Sequence[FrontierPrompt], traces: Sequence[str], labels: Sequence[str]
     ) -> list[ScoredTrace]:
+        """Teacher-force each trace after its context; logprobs of the trace tokens only."""
         from vllm import SamplingParams
 
         params = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0, detokenize=False)

@@ -22,6 +22,8 @@ COMPLETION_STOPS = ("\nQuestion:",)
 
 @dataclass(frozen=True)
 class GenerationRequest:
+    """One question to complete; `id` labels its completion, errors and the skipped list."""
+
     id: str
     prompt: FrontierPrompt
 
@@ -52,6 +54,9 @@ class ScoredTrace:
 
 
 class GenerationBackend(Protocol):
+    """What `generate` needs of a model: greedy completions with each token's logprob (HF,
+    vLLM, an OpenAI-compatible server)."""
+
     model_name: str
     # Local backends batch with padding, so a question's result depends (by rounding) on its
     # batch; they get fixed batches over the question list (`batch_size`), so a resumed run
@@ -64,15 +69,28 @@ class GenerationBackend(Protocol):
 
 
 class TeacherForcingBackend(Protocol):
+    """What `confidences` needs of a model: its logprob of each token of a given trace (local
+    models only: an API does not score text it did not write)."""
+
     model_name: str
     batch_size: int
 
     def score(
         self, contexts: Sequence[FrontierPrompt], traces: Sequence[str], labels: Sequence[str]
-    ) -> list[ScoredTrace]: ...
+    ) -> list[ScoredTrace]:
+        """Each trace teacher-forced after its context; `labels` name records in errors.
+
+        Raises
+        ------
+        RBridgeError
+            The model's tokenizer does not reproduce a trace, or (HF) a context and trace do
+            not fit the model.
+        """
+        ...
 
 
 def check_prompt_format(prompt_format: str) -> str:
+    """`prompt_format`, checked when a backend is built rather than at its first request."""
     if prompt_format not in PROMPT_FORMATS:
         raise RBridgeError(
             f"unknown prompt format {prompt_format!r}; expected one of {list(PROMPT_FORMATS)}"
@@ -81,6 +99,8 @@ def check_prompt_format(prompt_format: str) -> str:
 
 
 def uses_chat_template(tokenizer, prompt_format: str) -> bool:
+    """`auto` means the chat template when the tokenizer has one (an instruct model) and the
+    plain completion prompt otherwise; `chat` without a template is an error, not a fallback."""
     if prompt_format == "chat" and not getattr(tokenizer, "chat_template", None):
         raise RBridgeError(
             "--prompt-format chat needs a tokenizer with a chat template; this "
@@ -102,6 +122,8 @@ def render_prompt(tokenizer, prompt: FrontierPrompt, prompt_format: str) -> tupl
 
 
 def default_stops(tokenizer, prompt_format: str) -> tuple[str, ...]:
+    """No stop strings for chat (the model ends its turn with EOS); `COMPLETION_STOPS` for a
+    completion prompt, where a base model goes on to invent the next question."""
     return () if uses_chat_template(tokenizer, prompt_format) else COMPLETION_STOPS
 
 
@@ -140,6 +162,8 @@ def cut_at_stop(completion: Completion, stops: Sequence[str]) -> Completion:
 
 
 def cut_completion(completion: Completion, end: int, *, finish_reason: str) -> Completion:
+    """The completion's first `end` characters, its tokens and logprobs cut at the same place
+    (a token straddling `end` keeps its logprob and the part of its text before `end`)."""
     kept = tokens_in_span(completion.token_texts, 0, end)
     indices = [i for i, _ in kept]
     return Completion(

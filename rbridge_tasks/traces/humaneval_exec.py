@@ -32,6 +32,9 @@ _LAUNCHER = (
 
 @dataclass(frozen=True)
 class ExecResult:
+    """Whether the program passed, and a line saying why not (the last line of its stderr or
+    the timeout), for the record's meta."""
+
     passed: bool
     detail: str
 
@@ -84,4 +87,6 @@ def run_program(program: str, *, timeout: float) -> ExecResult:
 
 
 def check_humaneval(question: Question, code: str, *, timeout: float) -> ExecResult:
+    """Judge a HumanEval answer by running the task's own tests on it, in a separate process
+    limited in time and memory (a wrong answer may loop or allocate without end)."""
     return run_program(humaneval_program(question, code), timeout=timeout)

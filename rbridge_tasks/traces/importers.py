@@ -56,6 +56,9 @@ _ZERO_SHOT_COT_ENGINES = {
 
 @dataclass
 class ImportResult:
+    """The records kept, and how many were left out for each reason (`NO_REASONING`,
+    `INCORRECT`, `UNGRADED`), so the command can say what it dropped instead of hiding it."""
+
     records: list[TraceRecord]
     skipped: Counter = field(default_factory=Counter)
 
@@ -81,6 +84,15 @@ def import_released(
     *,
     only_correct: bool = False,
 ) -> ImportResult:
+    """Records of the authors' released layout under `root` (`mapping`: a `ReleasedMapping`
+    file for a layout that differs), without those with no reasoning and, with
+    `only_correct`, those not judged correct.
+
+    Raises
+    ------
+    RBridgeError
+        From `read_released`: a missing or malformed file, named with its record and field.
+    """
     from rbridge_tasks.records.released import ReleasedMapping, read_released
 
     result = ImportResult([])
@@ -118,7 +130,18 @@ def import_text_traces(
     only_correct: bool = False,
     humaneval_timeout: float = 10.0,
 ) -> ImportResult:
-    """Text-only records from one of the text formats, sorted in benchmark order."""
+    """Text-only records from one of the text formats, sorted in benchmark order.
+
+    `fmt` is one of `FORMATS` but `released`; `generation` picks the `rereading` column,
+    `id_field`/`text_field`/`answer_field` the `jsonl` fields; HumanEval answers are judged by
+    running the tests, each run limited to `humaneval_timeout` seconds.
+
+    Raises
+    ------
+    RBridgeError
+        A missing file, a format's required option missing, or a row whose id or question
+        matches no benchmark question (naming the file and line).
+    """
     path = Path(path)
     if not path.is_file():
         raise RBridgeError(f"traces file not found: {path}")

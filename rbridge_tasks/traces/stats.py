@@ -20,6 +20,7 @@ CERTAIN = 0.9  # a token at least this probable counts as near-certain ("share_c
 
 
 def distribution(values: Sequence[float]) -> dict[str, float] | None:
+    """min, median, mean and max; None for no values, so JSON shows absence, not zeros."""
     if not values:
         return None
     return {
@@ -67,6 +68,7 @@ def summarise(records: Iterable[TraceRecord]) -> dict[str, Any]:
 
 
 def summarise_by_benchmark(records: Iterable[TraceRecord]) -> dict[str, dict[str, Any]]:
+    """`summarise` of each benchmark's records, by benchmark name (one file may mix them)."""
     groups: dict[str, list[TraceRecord]] = {}
     for record in records:
         groups.setdefault(record.benchmark, []).append(record)

@@ -8,6 +8,7 @@ curve_fit (a different nonlinear optimiser), 1e-6 for exact synthetic recovery a
 
 from __future__ import annotations
 
+import inspect
 import pickle
 import warnings
 
@@ -382,3 +383,116 @@ def test_form_selector_clips_held_out_predictions_to_the_bounds():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)
         assert bounded.predict(col([-5.0, 5.0])).tolist() == [0.0, 1.0]
+
+
+ESTIMATOR_CLASSES = (
+    LinearFit,
+    QuadraticFit,
+    ExponentialFit,
+    LogarithmicFit,
+    SigmoidFit,
+    TwoStepLadder,
+    FormSelector,
+)
+
+
+@pytest.mark.parametrize("cls", ESTIMATOR_CLASSES, ids=lambda c: c.__name__)
+def test_every_estimator_takes_keyword_only_parameters_and_stores_them_unchanged(cls):
+    """scikit-learn's contract: `__init__(self, *, ...)`, each argument stored as given under
+    its own name, so `get_params`/`clone` round-trip it; nothing is checked until `fit`."""
+    if cls.__init__ is object.__init__:  # no parameters (scikit-learn's own test for this)
+        assert cls().get_params() == {}
+        return
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters)
+    sentinels = {p.name: object() for p in parameters}
+    estimator = cls(**sentinels)  # nonsense values: __init__ must not look at them
+    assert estimator.get_params(deep=False) == sentinels
+    assert all(getattr(estimator, name) is value for name, value in sentinels.items())
+
+
+BAD_PARAMETERS = [
+    (QuadraticFit(monotone="False"), "monotone must be True or False, got 'False'"),
+    (SigmoidFit(chance="0.25"), "chance must be a finite number, got '0.25'"),
+    (SigmoidFit(ceiling=float("nan")), "ceiling must be a finite number, got nan"),
+    (SigmoidFit(chance=0.5, ceiling=0.5), "needs chance < ceiling"),
+    (TwoStepLadder(step1="linear"), "step1 must be None or a scikit-learn regressor"),
+    (TwoStepLadder(step2=LinearFit), "step2 must be None or a scikit-learn regressor"),
+    (FormSelector(select="aic"), "select must be one of"),
+    (FormSelector(select=["cv_r2"]), "select must be one of"),
+    (FormSelector(forms="linear"), "forms must be a tuple of form names"),
+    (FormSelector(forms=()), "forms must name at least one of"),
+    (FormSelector(forms=("linear", "cubic")), "forms must name at least one of"),
+    (FormSelector(forms=("ladder",)), "the ladder needs an intermediate metric"),
+    (FormSelector(folds=1), "folds must be at least 2, got 1"),
+    (FormSelector(folds=2.5), "folds must be an integer, got 2.5"),
+    (FormSelector(repeats=0), "repeats must be at least 1, got 0"),
+    (FormSelector(random_state=None), "random_state must be an integer, got None"),
+    (FormSelector(monotone=None), "monotone must be True or False, got None"),
+    (FormSelector(chance=1.0), "needs chance < ceiling"),
+    (FormSelector(bounds=(1.0, 0.0)), r"bounds need low < high"),
+    (FormSelector(bounds=0.5), r"bounds must be None or \(low, high\)"),
+]
+
+
+@pytest.mark.parametrize(("estimator", "message"), BAD_PARAMETERS, ids=lambda v: repr(v)[:50])
+def test_a_bad_parameter_raises_one_clear_error_in_fit(estimator, message):
+    """Checked in `fit`, before the data: one RBridgeError (a ValueError) naming the parameter;
+    `clone` and `set_params` of the bad estimator still work, as scikit-learn requires."""
+    y = 0.7 - 0.12 * X_NLL + NOISE
+    assert clone(estimator).get_params() == estimator.get_params()
+    with pytest.raises(RBridgeError, match=message):
+        estimator.fit(col(X_NLL), y)
+    with pytest.raises(RBridgeError, match=message):
+        estimator.fit(col([np.nan]), [0.0])  # the parameter is named before the data is read
+    assert not hasattr(estimator, "x_range_")
+
+
+def test_a_chance_at_the_ceiling_does_not_stop_a_selector_without_the_sigmoid():
+    """chance and ceiling only shape the sigmoid; a selector that does not try it ignores them,
+    as it did before parameters were checked up front."""
+    y = 0.7 - 0.12 * X_NLL + NOISE
+    selector = FormSelector(forms=("linear",), chance=1.0, repeats=1).fit(col(X_NLL), y)
+    assert selector.form_ == "linear"
+
+
+@pytest.mark.filterwarnings("ignore::predictors.fitting.estimators.ExtrapolationWarning")
+def test_form_selector_clones_and_works_in_cross_val_score_and_a_pipeline():
+    """The selector is a regressor like the forms: clone keeps its parameters, cross_val_score
+    equals a manual loop of clone-fit-predict, and in a Pipeline after a log transform it
+    predicts what it predicts on the logged scores directly."""
+    y = 0.6 - 0.2 * np.log(X_NLL) + NOISE
+    selector = FormSelector(forms=("linear", "logarithmic"), repeats=2, bounds=(0.0, 1.0))
+    copy = clone(selector)
+    assert copy is not selector and copy.get_params() == selector.get_params()
+    assert copy.get_params()["forms"] == ("linear", "logarithmic")
+    cv = KFold(3, shuffle=True, random_state=0)
+    scores = cross_val_score(selector, col(X_NLL), y, cv=cv, scoring="neg_mean_absolute_error")
+    manual = []
+    for train, test in cv.split(X_NLL):
+        pred = clone(selector).fit(col(X_NLL[train]), y[train]).predict(col(X_NLL[test]))
+        manual.append(-np.mean(np.abs(y[test] - pred)))
+    assert scores == pytest.approx(manual, rel=1e-12)
+    pipe = Pipeline([("log", FunctionTransformer(np.log)), ("select", clone(selector))])
+    pipe.set_params(select__forms=("linear",))
+    pipe.fit(col(X_NLL), y)
+    direct = FormSelector(forms=("linear",), repeats=2, bounds=(0.0, 1.0)).fit(
+        col(np.log(X_NLL)), y
+    )
+    assert pipe.named_steps["select"].form_ == "linear"
+    assert pipe.predict(col(X_NLL)) == pytest.approx(direct.predict(col(np.log(X_NLL))), rel=1e-12)
+    slope, intercept = np.polyfit(np.log(X_NLL), y, 1)
+    assert direct.predict(col(np.log(X_NLL))) == pytest.approx(
+        np.clip(intercept + slope * np.log(X_NLL), 0, 1), rel=1e-8
+    )
+
+
+def test_two_step_ladder_clones_with_its_steps():
+    """clone copies the unfitted steps, so a fitted clone leaves the original's steps unfitted."""
+    ladder = TwoStepLadder(step1=LinearFit(), step2=SigmoidFit(chance=0.25))
+    copy = clone(ladder)
+    assert copy.get_params()["step2__chance"] == 0.25
+    assert copy.step2 is not ladder.step2
+    z = 0.8 + 0.6 * X_NLL
+    copy.fit(col(X_NLL), 0.25 + 0.75 * expit(-2.5 * (z - 2.0)), intermediate=z)
+    assert not hasattr(ladder.step2, "k_") and not hasattr(copy.step2, "k_")
