@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,7 +138,7 @@ class TaskSettings:
 def _located(path: str | None, config_source: Any) -> str | None:
     if path is None or Path(path).is_absolute() or Path(path).exists() or not config_source:
         return path
-    return str(Path(str(config_source)).parent / path)
+    return os.path.normpath(Path(str(config_source)).parent / path)
 
 
 def reject_misspelled_keys(metadata: Mapping[str, Any]) -> None:
