@@ -27,8 +27,10 @@ METADATA_KEYS: dict[str, str] = {
     "check_questions": "true/false: each trace's question must contain the benchmark's",
     "strict_split": "stock backends: fail instead of warning when tokens share a group NLL",
     "released_mapping": "JSON/YAML file naming the released dataset's fields",
-    "tokenizer": "proxy tokenizer for minmax_scope=benchmark (default: the model's pretrained)",
+    "tokenizer": "proxy tokenizer for minmax_scope=benchmark and the span-mask tasks (default: "
+    "the model's pretrained)",
     "tokenizer_revision": "revision of the proxy tokenizer",
+    "mask_data": "span-mask tasks: a local copy of trillionlabs/rbridge-mask (folder or JSONL)",
 }
 # Options that no longer exist, with what to do instead: silently ignoring them would be worse.
 REMOVED_KEYS = {
