@@ -9,74 +9,12 @@ generated tag soups.
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from span_reference import authors_counts, authors_extract, strict_reference
 
 from rbridge_tasks.records.span_tags import released_spans, strict_spans
-
-
-def authors_extract(text: str):
-    """The published `extract_span_offsets`: (clean text, span ranges or None)."""
-    pattern = r"<span>(.*?)<[/\\]span>"
-    if not re.search(pattern, text):
-        return text, None
-    ranges, parts, last, position = [], [], 0, 0
-    for match in re.finditer(pattern, text):
-        parts.append(text[last : match.start()])
-        position += match.start() - last
-        content = match.group(1)
-        ranges.append((position, position + len(content)))
-        parts.append(content)
-        position += len(content)
-        last = match.end()
-    parts.append(text[last:])
-    return "".join(parts), ranges
-
-
-def authors_counts(text: str) -> tuple[int, int]:
-    clean, ranges = authors_extract(text)
-    scored = clean if ranges is None else "".join(clean[s:e] for s, e in ranges)
-    return len(scored.split()), len(scored.encode("utf-8"))
-
-
-OPENING, CLOSINGS = "<span>", ("</span>", "<\\span>")
-
-
-def strict_reference(text: str) -> tuple[str, list[bool], list[int]]:
-    """(clean text, per letter: inside a matched pair, raw positions of unmatched tags), with
-    the rule that a text whose pairs mark no letter is scored whole."""
-    tags, i = [], 0  # (raw position, length, "open"/"close")
-    while i < len(text):
-        if text.startswith(OPENING, i):
-            tags.append((i, len(OPENING), "open"))
-            i += len(OPENING)
-        elif any(text.startswith(c, i) for c in CLOSINGS):
-            tags.append((i, len(CLOSINGS[0]), "close"))
-            i += len(CLOSINGS[0])
-        else:
-            i += 1
-    stack, pairs, unmatched = [], [], []
-    for position, _, kind in tags:
-        if kind == "open":
-            stack.append(position)
-        elif stack:
-            pairs.append((stack.pop(), position))
-        else:
-            unmatched.append(position)
-    unmatched = sorted(unmatched + stack)
-    skip = {p + k for p, length, _ in tags for k in range(length)}
-    letters, inside = [], []
-    for position, char in enumerate(text):
-        if position in skip:
-            continue
-        letters.append(char)
-        inside.append(any(a < position < b for a, b in pairs))
-    if not any(inside):
-        inside = [True] * len(letters)
-    return "".join(letters), inside, unmatched
 
 
 def letters_of(ranges, length: int) -> list[bool]:
@@ -114,7 +52,13 @@ CASES = {
         ["a b c"],
     ),
     "no span": ("just text", "just text", None, "just text", ["just text"]),
-    "empty span among others": ("<span></span>a <span>b</span>", "a b", [(0, 0), (2, 3)], "a b", ["b"]),
+    "empty span among others": (
+        "<span></span>a <span>b</span>",
+        "a b",
+        [(0, 0), (2, 3)],
+        "a b",
+        ["b"],
+    ),
     "only an empty span": ("<span></span>all", "all", [(0, 0)], "all", ["all"]),
     "stray close": ("a</span> <span>b</span>", "a</span> b", [(9, 10)], "a b", ["b"]),
     "unclosed": ("<span>a</span> <span>b", "a <span>b", [(0, 1)], "a b", ["a"]),
@@ -154,7 +98,9 @@ def test_the_rules_of_the_strict_reading_are_reported():
 
 
 TAG_SOUP = st.lists(
-    st.sampled_from(["<span>", "</span>", "<\\span>", "a", "b ", " ", "\n", "é", "中", "<", "span>"]),
+    st.sampled_from(
+        ["<span>", "</span>", "<\\span>", "a", "b ", " ", "\n", "é", "中", "<", "span>"]
+    ),
     max_size=24,
 ).map("".join)
 
@@ -177,4 +123,6 @@ def test_the_strict_reading_matches_a_character_scanner(reasoning):
     assert strict.text == clean
     assert letters_of(strict.inside, len(clean)) == inside
     assert list(strict.unmatched) == unmatched
-    assert strict.span_bytes == sum(len(c.encode()) for c, i in zip(clean, inside) if i)
+    assert strict.span_bytes == sum(
+        len(c.encode()) for c, i in zip(clean, inside, strict=True) if i
+    )
