@@ -11,7 +11,7 @@ Every subset's rows are written here, each tag case the README's rules name amon
 from __future__ import annotations
 
 import json
-import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,8 +20,10 @@ import pytest
 import span_reference as ref
 from tiny_models import build_tiny_lm
 
+from predictors.data.ingest import load_results, read_items
+from rbridge_tasks.core.errors import RBridgeError
 from rbridge_tasks.harness.api import evaluate
-from rbridge_tasks.records.mask_rows import SUBSETS
+from rbridge_tasks.records.mask_rows import SUBSETS, load_mask_rows
 
 TOLERANCE = 1e-6
 TASKS = {subset: f"rbridge_mask_{subset.replace('-', '_')}" for subset in SUBSETS}
@@ -173,3 +175,110 @@ def test_stock_hf_gives_the_same_numbers(family, request, mask_copy):
     tasks = [TASKS[s] for s in subsets]
     stock = run("hf", model_dir, mask_copy, tasks)
     assert check_against_reference(stock, model_dir, subsets, pieces=True) >= 7
+
+
+def rbridge_eval(tmp_path: Path, model_dir: Path, *args: str, offline: bool = True):
+    env = {k: v for k, v in os.environ.items() if offline or not k.endswith("_OFFLINE")}
+    command = [sys.executable, "-m", "rbridge_tasks.cli", "eval", "--model", "hf-rbridge",
+               "--model_args", f"pretrained={model_dir}", "--device", "cpu", *args]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env,
+                          cwd=tmp_path)  # fmt: skip
+
+
+def one_error_line(result) -> str:
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert errors == [result.stderr.strip().splitlines()[-1]], result.stderr[-3000:]
+    assert errors[0].startswith("rbridge eval: error: ")
+    return errors[0]
+
+
+def test_a_results_file_feeds_the_predictors(gpt2_dir, tmp_path):
+    """`rbridge eval` on one JSONL of rows naming their subsets; the results file and its
+    samples are what `rbridge predict` reads."""
+    rows = [{"subset": s, **row} for s in ("bbh", "gpqa") for row in subset_rows(s)]
+    local = tmp_path / "rows.jsonl"
+    local.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "out"
+    result = rbridge_eval(tmp_path, gpt2_dir, "--tasks", "rbridge_mask_bbh", "--output_path",
+                          str(out), "--log_samples", "--metadata",
+                          f"mask_data={local}")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    (results_file,) = out.rglob("results_*.json")
+    table = load_results([results_file])
+    row = table[(table.task == "rbridge_mask_bbh") & (table.metric == "span_bits_per_byte")]
+    expected = ref.pooled_consistent(
+        [ref.consistent_row(gpt2_dir, **r) for r in subset_rows("bbh")]
+    )["span_bits_per_byte"]
+    assert row.value.item() == pytest.approx(expected, rel=1e-5)
+    assert row.higher_is_better.item() is False
+    released = table[table.metric == "as_released_bits_per_byte"]
+    assert released.higher_is_better.item() is False and released.value.notna().all()
+    items = read_items(results_file, "rbridge_mask_bbh", "span_bpb", "none")
+    assert sorted(items) == ["0", "1", "2"]
+    mine = [ref.consistent_row(gpt2_dir, **r)["span_bpb"] for r in subset_rows("bbh")]
+    assert [items[str(i)] for i in range(3)] == pytest.approx(mine, rel=1e-5)
+
+
+def test_a_bad_row_found_after_the_model_loads_is_one_line(gpt2_dir, tmp_path):
+    local = tmp_path / "bbh.jsonl"
+    local.write_text(json.dumps({"question": "q", "reasoning": "a"}) + "\n"
+                     + json.dumps({"question": "q", "answer": "a"}) + "\n")  # fmt: skip
+    line = one_error_line(
+        rbridge_eval(
+            tmp_path, gpt2_dir, "--tasks", "rbridge_mask_bbh", "--metadata", f"mask_data={tmp_path}"
+        )
+    )
+    assert f"{local}, line 2, field 'reasoning': missing" in line
+
+
+def test_without_the_hub_it_says_what_to_pass(gpt2_dir, tmp_path):
+    line = one_error_line(rbridge_eval(tmp_path, gpt2_dir, "--tasks", "rbridge_mask"))
+    assert "--metadata mask_data=..." in line and "aime25" in line
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ('{"question": "q", "reasoning": 3}\n', "line 1, field 'reasoning': expected text"),
+        ('{"question": "q", "reasoning": "a"}\n{"question": \n', "line 2"),
+        ('["q", "a"]\n', "line 1: expected an object with 'question' and 'reasoning'"),
+        ('{"question": " ", "reasoning": "a"}\n', "line 1, field 'question': empty"),
+        ('{"question": "q", "reasoning": "<span></span>"}\n', "field 'reasoning': no text"),
+        ('{"subset": "gpqa", "question": "q", "reasoning": "a"}\n', "no row of subset 'bbh'"),
+        ("", "no rows"),
+    ],
+    ids=["not text", "bad JSON", "not an object", "empty question", "only tags", "other subset",
+         "empty file"],
+)  # fmt: skip
+def test_each_bad_local_copy_is_one_clear_error(content, expected, tmp_path):
+    local = tmp_path / "rows.jsonl"
+    local.write_text(content, encoding="utf-8")
+    with pytest.raises(RBridgeError) as caught:
+        load_mask_rows("bbh", local)
+    assert str(local) in str(caught.value) and expected in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_folder_without_the_subset_names_what_it_looked_for(tmp_path):
+    (tmp_path / "mmlu-pro.jsonl").write_text('{"question": "q", "reasoning": "a"}\n')
+    with pytest.raises(RBridgeError, match=r"no file of subset 'mmlu' \(looked for mmlu.jsonl"):
+        load_mask_rows("mmlu", tmp_path)  # `mmlu-pro.jsonl` is another subset's file
+    assert [r.reasoning for r in load_mask_rows("mmlu-pro", tmp_path)[0]] == ["a"]
+
+
+def test_a_hub_snapshot_folder_reads_its_parquet_files(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = subset_rows("arena-hard")
+    (tmp_path / "arena-hard").mkdir()
+    pq.write_table(
+        pa.Table.from_pylist(rows), tmp_path / "arena-hard" / "test-00000-of-00001.parquet"
+    )
+    read, origin = load_mask_rows("arena-hard", tmp_path)
+    assert [(r.question, r.reasoning) for r in read] == [
+        (x["question"], x["reasoning"]) for x in rows
+    ]
+    assert origin.endswith("test-00000-of-00001.parquet")

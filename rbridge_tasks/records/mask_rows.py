@@ -10,14 +10,14 @@ row). Every bad row ends as one error naming the file, the row and the field.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rbridge_tasks.core.errors import RBridgeError, first_line
-from rbridge_tasks.core.hub import hub_unreachable
 from rbridge_tasks.core.jsonl import iter_jsonl
+from rbridge_tasks.questions.sources import Source, load_hub
 from rbridge_tasks.records.span_tags import strict_spans
 
 HUB_DATASET = "trillionlabs/rbridge-mask"
@@ -36,10 +36,10 @@ SUBSETS = {
     "aime25": 9,
 }
 OPTION = "--metadata mask_data"
-WHAT_TO_PASS = (
-    f"pass {OPTION}=PATH: a folder with the dataset's files (a snapshot of the {HUB_DATASET} "
-    "repository, or <subset>.jsonl files) or one JSONL file of rows with 'question' and "
-    "'reasoning'"
+LOCAL_COPY = (
+    f"{OPTION}=PATH (a folder with the dataset's files: a snapshot of the {HUB_DATASET} "
+    "repository, or <subset>.jsonl files; or one JSONL file of rows with 'question' and "
+    "'reasoning')"
 )
 FIELDS = ("question", "reasoning")
 _SUFFIXES = (".jsonl.gz", ".jsonl", ".parquet")
@@ -66,7 +66,8 @@ def load_mask_rows(subset: str, local: str | Path | None = None) -> tuple[list[M
     check_subset(subset)
     if local is None:
         origin = f"{HUB_DATASET} subset {subset!r} ({HUB_SPLIT} split)"
-        raw = [(f"{origin}, row {i}", row) for i, row in enumerate(_hub_rows(subset))]
+        source = Source(f"{subset}.jsonl", HUB_DATASET, subset, HUB_SPLIT)
+        raw = [(f"{origin}, row {i}", row) for i, row in enumerate(load_hub(source, LOCAL_COPY))]
     else:
         path = Path(local).expanduser()
         if path.is_dir():
@@ -170,22 +171,3 @@ def _row(index: int, where: str, value: Any) -> MaskRow:
     if not strict_spans(value["reasoning"]).text.strip():
         raise RBridgeError(f"{where}, field 'reasoning': no text to score besides span tags")
     return MaskRow(index, where, value["question"], value["reasoning"])
-
-
-def _hub_rows(subset: str) -> Iterator[Mapping[str, Any]]:
-    import datasets
-
-    offline = hub_unreachable()
-    if offline and not datasets.config.HF_HUB_OFFLINE:
-        # datasets would retry for a minute; its offline mode (which reads the cache) is opt-in
-        raise RBridgeError(
-            f"cannot load {HUB_DATASET} subset {subset!r}: the hub is unreachable ({offline}); "
-            f"{WHAT_TO_PASS}, or set HF_DATASETS_OFFLINE=1 to use a cached copy"
-        )
-    try:
-        return iter(datasets.load_dataset(HUB_DATASET, subset, split=HUB_SPLIT))
-    except Exception as exc:  # the hub raises many types; the user needs one message
-        raise RBridgeError(
-            f"could not load {HUB_DATASET} subset {subset!r} from the Hugging Face hub "
-            f"({first_line(exc)}); {WHAT_TO_PASS}"
-        ) from exc
