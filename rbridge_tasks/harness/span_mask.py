@@ -27,16 +27,14 @@ from typing import Any
 import datasets
 import numpy as np
 from lm_eval.api.instance import Instance
-from lm_eval.api.task import ConfigurableTask
 
 from rbridge_tasks.backends.response import REQUEST_TYPE, DocumentResponse
 from rbridge_tasks.backends.tokenizer import Encoding, ProxyTokenizer
-from rbridge_tasks.core.errors import RBridgeError, follow_lm_eval_logging
+from rbridge_tasks.core.errors import RBridgeError
 from rbridge_tasks.core.options import optional_str, parse_flag
 from rbridge_tasks.formula.span_mask import released_numbers, span_numbers, span_token_weights
 from rbridge_tasks.harness.options import reject_misspelled_keys
-from rbridge_tasks.harness.registration import install_document_answer, register_metrics
-from rbridge_tasks.harness.task import documents_in_run
+from rbridge_tasks.harness.task import DocumentTask
 from rbridge_tasks.records.mask_rows import MaskRow, check_subset, load_mask_rows
 from rbridge_tasks.records.span_tags import StrictSpans, released_spans, strict_spans
 
@@ -73,24 +71,16 @@ class DocumentPlan:
     released_bytes: int
 
 
-class SpanMaskTask(ConfigurableTask):
+class SpanMaskTask(DocumentTask):
     """An lm-eval task over one subset of `trillionlabs/rbridge-mask` (`metadata.subset`)."""
 
-    def __init__(self, config: dict | None = None) -> None:
-        config = dict(config or {})
-        config.pop("class", None)  # lm-eval hands the YAML's `class:` key through
-        register_metrics(config.get("metric_list") or ())
-        install_document_answer()
-        follow_lm_eval_logging()
-        metadata = config.get("metadata") or {}
+    def configure(self, metadata: dict[str, Any]) -> None:
         reject_misspelled_keys(metadata)
         self.subset = check_subset(str(metadata.get("subset")))
         self.mask_data = optional_str(metadata.get("mask_data"))
         self.strict_split = parse_flag(metadata, "strict_split", False)
         self._plans: dict[str, DocumentPlan] = {}
         self._tokenizer_name = ""
-        self._warned: set[str] = set()
-        super().__init__(config=config)
 
     def download(self, dataset_kwargs=None, **kwargs) -> None:
         rows, origin = load_mask_rows(self.subset, self.mask_data)
@@ -143,21 +133,6 @@ class SpanMaskTask(ConfigurableTask):
                     " ..." if len(named) > SHOWN else "",
                 )  # fmt: skip
 
-    def build_all_requests(self, *, rank: int = 0, world_size: int = 1, **kwargs) -> None:
-        """lm-eval's, refusing in one line a data-parallel run with fewer documents than ranks
-        (`task.RBridgeTask.build_all_requests` says why)."""
-        if world_size > 1:
-            documents = documents_in_run(
-                len(self.eval_docs), kwargs.get("limit"), kwargs.get("samples")
-            )
-            if documents < world_size:
-                raise RBridgeError(
-                    f"{self.config.task}: {documents} document(s) for {world_size} "
-                    "data-parallel ranks; lm-eval needs at least one document per rank: run it "
-                    "with fewer processes (or more documents, e.g. a larger --limit)"
-                )
-        super().build_all_requests(rank=rank, world_size=world_size, **kwargs)
-
     def construct_requests(self, doc: dict, ctx: str, **kwargs) -> list[Instance]:
         kwargs.pop("apply_chat_template", None)
         kwargs.pop("chat_template", None)
@@ -196,12 +171,7 @@ class SpanMaskTask(ConfigurableTask):
         return out
 
     def _checked(self, doc: dict, response: Any, request: MaskRequest) -> DocumentResponse:
-        if not isinstance(response, DocumentResponse):
-            raise RBridgeError(
-                f"{self.config.task}: the model answered a document request with "
-                f"{type(response).__name__}, not rBridge's DocumentResponse; its class "
-                "overrides `rbridge_document` without returning one"
-            )
+        response = self.checked(response)
         if not np.array_equal(response.token_ids, request.token_ids):
             raise RBridgeError(
                 f"{self.config.task}: document {doc['id']!r}: the model scored other proxy "
@@ -220,24 +190,12 @@ class SpanMaskTask(ConfigurableTask):
         mixed = [g for g in np.unique(groups) if np.ptp(values[groups == g], axis=0).any()]
         if not mixed:
             return
-        message = (
+        self.grouped(
             f"{self.config.task}: document {doc['id']!r}: the proxy tokenizer re-tokenizes the "
             f"text before {len(mixed)} group(s) of tokens differently, so lm-eval can only score "
             "each group as a whole; its tokens, counted differently by the span-mask numbers, "
             "share the group's mean NLL"
         )
-        if self.strict_split:
-            raise RBridgeError(message + " (strict_split=true)")
-        if "split" not in self._warned:
-            self._warned.add("split")
-            logger.warning(
-                "%s; set --metadata strict_split=true to fail instead, or use --model hf-rbridge "
-                "(or vllm-rbridge), which is exact. Further documents are reported at debug "
-                "level.",
-                message,
-            )
-        else:
-            logger.debug(message)
 
 
 def plan_documents(
