@@ -25,8 +25,18 @@ from rbridge_tasks.formula.weights import span_means
 def span_token_weights(
     letters: int, inside: Sequence[tuple[int, int]], token_spans: np.ndarray
 ) -> np.ndarray:
-    """Each token's share of its letters inside the spans; `token_spans` are relative to the
-    first letter, and a token's letters outside [0, letters) do not count (question text)."""
+    """Each proxy token's weight: the share of its reasoning letters inside a span.
+
+    Parameters
+    ----------
+    letters : int
+        Length of the reasoning (tags removed).
+    inside : sequence of (start, end)
+        The reasoning's ranges that weigh 1.
+    token_spans : numpy.ndarray
+        The tokens' [start, end) relative to the reasoning's first letter; letters outside
+        [0, letters) (the question's) do not count, and a token with none weighs 0.
+    """
     values = np.zeros(letters)
     for start, end in inside:
         values[start:end] = 1.0
@@ -34,6 +44,9 @@ def span_token_weights(
 
 
 def span_numbers(nll: np.ndarray, weights: np.ndarray, span_bytes: int) -> dict:
+    """The consistent numbers of one document: per-document values, and `(numerator,
+    denominator)` pairs for lm-eval's pooled aggregations (the negated weighted NLL sum over the
+    span letters' bytes: `bits_per_byte` and `weighted_perplexity` negate it back)."""
     weighted = float(np.dot(weights, nll))
     tokens = float(weights.sum())
     return {
@@ -48,6 +61,8 @@ def span_numbers(nll: np.ndarray, weights: np.ndarray, span_bytes: int) -> dict:
 
 
 def released_numbers(loglikelihood: float, words: int, n_bytes: int) -> dict:
+    """The authors' per-row sums, as pairs for pooling and as bookkeeping values, so the
+    subset's (and the authors' "overall") figures can be recomputed from the samples."""
     return {
         "as_released_bits_per_byte": (loglikelihood, n_bytes),
         "as_released_byte_perplexity": (loglikelihood, n_bytes),

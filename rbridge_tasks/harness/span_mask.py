@@ -201,7 +201,21 @@ class SpanMaskTask(DocumentTask):
 def plan_documents(
     rows: list[MaskRow], strict: list[StrictSpans], tokenizer: ProxyTokenizer
 ) -> list[DocumentPlan]:
-    """Each row's requests, from the proxy's tokenization of its text(s)."""
+    """Each row's requests, from the proxy's tokenization of its text(s).
+
+    Parameters
+    ----------
+    rows, strict : list
+        The subset's rows and their strict readings.
+    tokenizer : ProxyTokenizer
+        The model's tokenizer, encoding as lm-eval does (the authors' prompt ids).
+
+    Raises
+    ------
+    RBridgeError
+        A row whose first needed token is the text's first (nothing conditions it), or a
+        tokenizer whose offsets are out of text order, naming the row.
+    """
     released = [released_spans(row.reasoning) for row in rows]
     texts = [row.question + r.text for row, r in zip(rows, released, strict=True)]
     encoded = tokenizer.encode(texts)

@@ -62,7 +62,22 @@ def check_subset(subset: str) -> str:
 
 
 def load_mask_rows(subset: str, local: str | Path | None = None) -> tuple[list[MaskRow], str]:
-    """The subset's rows, in the release's order, and where they came from."""
+    """The subset's rows, in the release's order, and where they came from.
+
+    Parameters
+    ----------
+    subset : str
+        One of `SUBSETS`.
+    local : str or Path, optional
+        `--metadata mask_data`: a folder of the dataset's files (`subset_files`) or one JSON
+        Lines file of rows; None reads the hub dataset.
+
+    Raises
+    ------
+    RBridgeError
+        An unknown subset, a missing or unreadable file, no rows, or a bad row, in one line
+        naming the file, the row and the field.
+    """
     check_subset(subset)
     if local is None:
         origin = f"{HUB_DATASET} subset {subset!r} ({HUB_SPLIT} split)"

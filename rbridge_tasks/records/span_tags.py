@@ -76,6 +76,7 @@ class StrictSpans:
 
 
 def released_spans(reasoning: str) -> ReleasedSpans:
+    """The authors' `extract_span_offsets`, match for match (module docstring)."""
     parts: list[str] = []
     spans: list[tuple[int, int]] = []
     length = cursor = 0
@@ -93,6 +94,8 @@ def released_spans(reasoning: str) -> ReleasedSpans:
 
 
 def strict_spans(reasoning: str) -> StrictSpans:
+    """This package's reading: one pass over the tags, a stack pairing each closing tag with the
+    latest open `<span>` (module docstring)."""
     parts: list[str] = []
     pairs: list[tuple[int, int]] = []
     opened: list[tuple[int, int]] = []  # (position in the clean text, position in the raw one)
