@@ -10,8 +10,14 @@ wall clock, CPU time (user + system), peak RSS of the process, and bytes written
 - `limit`: the same lm-eval machinery answering one plain `loglikelihood(question, trace)` per
   document, from a plain YAML task over the very same texts (no traces, no weights).
 
-`limit` and `document` run `--repeats` times, interleaved (limit, document, limit, ...), and the
-ratios are of their medians, so a slow spell of the machine hits both alike.
+`--mask` also times the span-mask task (`rbridge_mask_mmlu_pro`) over the same question/trace
+pairs, each trace's sentences that hold a digit tagged `<span>...</span>` (a local copy of
+rows, `--metadata mask_data`), against its own limit: `loglikelihood(question, reasoning)` with
+no delimiter, the context the authors' scorer reads.
+
+`limit` and `document` (and `mask` with its limit) run `--repeats` times, interleaved (limit,
+document, limit, ...), and the ratios are of their medians, so a slow spell of the machine hits
+both alike.
 
 Two models: a ~20M-parameter GPT-2 (16k BPE vocabulary trained on GSM8K) and a near-free one
 (1 layer, width 32, same vocabulary) that exposes every CPU overhead. Weights are random: cost
@@ -25,7 +31,7 @@ both and its growth per document; and `rbridge_mmlu_pro` over the 5,791 MMLU-Pro
 `--limit 150` and `--limit 1500`. Memory that grows with the number of documents shows there.
 
     python benchmarks/scoring.py [--docs 200] [--pieces-docs 4] [--repeats 3] [--group]
-                                 [--skip-20m] [--group-only] [--out results.json]
+                                 [--mask] [--skip-20m] [--group-only] [--out results.json]
 """
 
 from __future__ import annotations
@@ -142,8 +148,20 @@ def group_records() -> list[dict]:
     return records
 
 
-def write_limit_task(folder: Path, docs: list[dict]) -> Path:
-    """A plain lm-eval task answering loglikelihood(prompt, " " + trace) over the same texts."""
+def mask_rows(records: list[dict]) -> list[dict]:
+    """Span-mask rows over the same texts: each sentence (within a line) holding a digit is a
+    tagged span, as the release tags its key steps."""
+    key_step = re.compile(r"[^.\n]*\d[^.\n]*")
+    return [
+        {"question": r["question"],
+         "reasoning": key_step.sub(lambda m: f"<span>{m.group()}</span>", r["trace"])}
+        for r in records
+    ]  # fmt: skip
+
+
+def write_limit_task(folder: Path, docs: list[dict], delimiter: str = " ") -> Path:
+    """A plain lm-eval task answering loglikelihood(prompt, delimiter + trace) over the same
+    texts."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "limit.jsonl").write_text(
         "".join(json.dumps({"prompt": d["prompt"], "trace": d["trace"]}) + "\n" for d in docs)
@@ -152,7 +170,7 @@ def write_limit_task(folder: Path, docs: list[dict]) -> Path:
         "task: limit_gsm8k\ndataset_path: json\n"
         f"dataset_kwargs:\n  data_files:\n    test: {folder / 'limit.jsonl'}\n"
         "test_split: test\noutput_type: loglikelihood\ndoc_to_text: '{{prompt}}'\n"
-        "doc_to_target: '{{trace}}'\ntarget_delimiter: ' '\n"
+        f"doc_to_target: '{{{{trace}}}}'\ntarget_delimiter: {json.dumps(delimiter)}\n"
         "metric_list:\n  - metric: perplexity\n    aggregation: mean\n"
         "    higher_is_better: false\n  - metric: acc\n    aggregation: mean\n"
         "    higher_is_better: true\n"
@@ -192,7 +210,14 @@ def eval_command(model: str, model_dir: Path, tasks: str, out: Path, *extra: str
 
 
 def compare(
-    name: str, model_dir: Path, traces: Path, docs: int, pieces_docs: int, repeats: int, work: Path
+    name: str,
+    model_dir: Path,
+    traces: Path,
+    docs: int,
+    pieces_docs: int,
+    repeats: int,
+    work: Path,
+    mask: Path | None = None,
 ):
     from lm_eval.tasks import TaskManager
 
@@ -210,7 +235,23 @@ def compare(
                                           "--include_path", str(limit_dir)),
         "document": lambda out: eval_command("hf-rbridge", model_dir, "rbridge_gsm8k", out, *meta),
     }  # fmt: skip
-    runs: dict[str, list[dict]] = {"limit": [], "document": []}
+    if mask is not None:
+        from rbridge_tasks.records.span_tags import strict_spans
+
+        rows = [json.loads(line) for line in mask.read_text().splitlines()]
+        mask_limit = write_limit_task(
+            work / f"limit-mask-{name}",
+            [{"prompt": r["question"], "trace": strict_spans(r["reasoning"]).text} for r in rows],
+            delimiter="",
+        )
+        commands["mask_limit"] = lambda out: eval_command(
+            "hf", model_dir, "limit_gsm8k", out, "--include_path", str(mask_limit)
+        )
+        commands["mask"] = lambda out: eval_command(
+            "hf-rbridge", model_dir, "rbridge_mask_mmlu_pro", out, "--metadata",
+            f"mask_data={mask}",
+        )  # fmt: skip
+    runs: dict[str, list[dict]] = {mode: [] for mode in commands}
     for repeat in range(repeats):
         for mode, command in commands.items():
             out = work / f"{name}-{mode}-{repeat}"
@@ -235,6 +276,13 @@ def compare(
         "pieces_over_document_wall_extrapolated": (pieces["wall_s"] / pieces_docs * docs)
         / document["wall_s"],
     }
+    if mask is not None:
+        for key, field in (("wall", "wall_s"), ("cpu", "cpu_s"), ("rss", "peak_rss_mib")):
+            row["ratios"][f"mask_over_limit_{key}"] = row["mask"][field] / row["mask_limit"][field]
+        print(f"  {name:>9} mask/limit (medians of {repeats}): wall "
+              f"{row['ratios']['mask_over_limit_wall']:.3f}x, "
+              f"CPU {row['ratios']['mask_over_limit_cpu']:.3f}x, "
+              f"RSS {row['ratios']['mask_over_limit_rss']:.3f}x", flush=True)  # fmt: skip
     ratios = row["ratios"]
     print(f"  {name:>9} document/limit (medians of {repeats}): wall "
           f"{ratios['document_over_limit_wall']:.3f}x, "
@@ -295,6 +343,7 @@ def main() -> None:
     parser.add_argument("--pieces-docs", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3, help="interleaved runs per mode")
     parser.add_argument("--group", action="store_true", help="also the memory-growth runs")
+    parser.add_argument("--mask", action="store_true", help="also the span-mask task")
     parser.add_argument("--skip-20m", action="store_true", help="only the near-free model")
     parser.add_argument("--group-only", action="store_true", help="only the memory-growth runs")
     parser.add_argument("--out", type=Path)
@@ -306,14 +355,19 @@ def main() -> None:
         models = {"gpt2-20m": build_model(CACHE / "gpt2-20m", 12, 320, 8), **models}
     work = Path(tempfile.mkdtemp(prefix="rbridge-bench-"))
     traces = work / "gsm8k.jsonl"
-    traces.write_text("".join(json.dumps(r) + "\n" for r in gsm8k_records(args.docs)))
+    records = gsm8k_records(args.docs)
+    traces.write_text("".join(json.dumps(r) + "\n" for r in records))
+    mask = None
+    if args.mask:
+        mask = work / "mask.jsonl"
+        mask.write_text("".join(json.dumps(r) + "\n" for r in mask_rows(records)))
     print(f"{args.docs} GSM8K documents (pieces: {args.pieces_docs}), batch 16, CPU, "
           f"{args.repeats} interleaved runs per mode, in {work}")  # fmt: skip
     summary: dict = {"documents": args.docs, "pieces_documents": args.pieces_docs,
                      "repeats": args.repeats, "models": {}}  # fmt: skip
     for name, model_dir in models.items() if not args.group_only else ():
         summary["models"][name] = compare(
-            name, model_dir, traces, args.docs, args.pieces_docs, args.repeats, work
+            name, model_dir, traces, args.docs, args.pieces_docs, args.repeats, work, mask
         )
     if args.group or args.group_only:
         summary["memory"] = memory_growth(models["near-free"], work)

@@ -29,7 +29,8 @@ METADATA_KEYS: dict[str, str] = {
     "check_questions": "true/false: each trace's question must contain the benchmark's",
     "strict_split": "stock backends: fail instead of warning when tokens share a group NLL",
     "released_mapping": "JSON/YAML file naming the released dataset's fields",
-    "tokenizer": "proxy tokenizer for minmax_scope=benchmark (default: the model's pretrained)",
+    "tokenizer": "proxy tokenizer for minmax_scope=benchmark and the span-mask tasks (default: "
+    "the model's pretrained)",
     "tokenizer_revision": "revision of the proxy tokenizer",
     "questions": "your own benchmark: a JSONL/CSV question file (with benchmark=NAME)",
     "id_field": "question file / lm-eval task: the id field (default id / the document index)",
@@ -39,6 +40,7 @@ METADATA_KEYS: dict[str, str] = {
     "answer_type": "number, math, choice, code or text: how answers are checked (default: guessed)",
     "source_task": "an lm-eval task whose documents and prompts are the questions",
     "source_include_path": "folder(s) of task YAMLs for source_task (default: this YAML's)",
+    "mask_data": "span-mask tasks: a local copy of trillionlabs/rbridge-mask (folder or JSONL)",
 }
 # Options that no longer exist, with what to do instead: silently ignoring them would be worse.
 REMOVED_KEYS = {

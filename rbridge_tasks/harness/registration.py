@@ -1,10 +1,12 @@
 """What lm-eval must know by name before it builds our tasks or our models.
 
-- Metrics: the task YAMLs list them (`task_configs/_default_template_yaml` and
-  `_baselines_template_yaml`: names and directions, the one table of them). lm-eval looks every
-  listed name up in its metric registry when it builds a task, so each task registers its own
-  list first: a pass-through per-document value averaged by lm-eval's `mean`, which gives its
-  closed-form standard error (as lm-eval's own `perplexity` does).
+- Metrics: the task YAMLs list them (`task_configs/_default_template_yaml`,
+  `_baselines_template_yaml` and `_mask_template_yaml`: names, directions and aggregations, the
+  one table of them). lm-eval looks every listed name up in its metric registry when it builds a
+  task, so each task registers its own list first: a pass-through per-document value, averaged
+  by lm-eval's `mean` (with its closed-form standard error, as lm-eval's own `perplexity`) or
+  pooled by the aggregation the YAML names (`weighted_perplexity`, `bits_per_byte`: lm-eval's
+  own, over per-document `(numerator, denominator)` pairs).
 - Models: `hf-rbridge` and `vllm-rbridge` are registered as "module:Class" placeholders
   (`backends.models.MODELS`), so that naming `vllm-rbridge` costs nothing, and needs no vLLM,
   until it is used.
@@ -58,7 +60,7 @@ def register_metrics(metric_list: Iterable[Mapping[str, Any]]) -> None:
                 metric=name,
                 higher_is_better=entry.get("higher_is_better"),
                 output_type="loglikelihood",
-                aggregation="mean",
+                aggregation=entry.get("aggregation", "mean"),
             )(passthrough)
 
 

@@ -6,8 +6,9 @@ prepends our task directory to whatever the user passes, so every other lm-eval 
 unchanged. Before lm-eval loads anything it checks what would otherwise fail late, verbosely or
 silently (a misspelt task or option, `--limit 0`, a task tokenizer that is not the model's, a
 model path that is no model folder, vLLM missing, a pack without some of the tasks' benchmarks,
-an output path that cannot be written, no hub for the traces, questions or model), so those end
-in one line; and a run whose results lm-eval could not save fails instead of exiting 0.
+an output path that cannot be written, no hub for the traces, questions, span-mask rows or
+model), so those end in one line; and a run whose results lm-eval could not save fails instead
+of exiting 0.
 """
 
 from __future__ import annotations
@@ -31,9 +32,13 @@ from rbridge_tasks.core.resources import tasks_path
 TRANSFORMERS_MODELS = ("hf", "hf-auto", "huggingface", "vllm", *MODELS)
 
 
-def our_tasks(folders: Sequence[str | Path] = ()) -> dict[str, tuple[str, ...]]:
-    """Task and group names with the benchmarks each scores: ours (the installed YAMLs) and
-    those in `folders` (the user's `--include_path`, searched as lm-eval searches it)."""
+def our_tasks(
+    folders: Sequence[str | Path] = (), key: str = "benchmark"
+) -> dict[str, tuple[str, ...]]:
+    """Task and group names with their inputs: ours (the installed YAMLs) and those in `folders`
+    (the user's `--include_path`, searched as lm-eval searches it), each with the `metadata`
+    entry `key` of each task (`benchmark`, or an lm-eval `source_task`; `subset` for the
+    span-mask tasks), none for a task without it."""
     import yaml
 
     class Loader(yaml.SafeLoader):  # lm-eval's `!function` tags do not matter here
@@ -55,7 +60,7 @@ def our_tasks(folders: Sequence[str | Path] = ()) -> dict[str, tuple[str, ...]]:
     for c in configs:
         if isinstance(c.get("task"), str):
             meta = c.get("metadata") if isinstance(c.get("metadata"), dict) else {}
-            name = meta.get("benchmark") or meta.get("source_task")
+            name = meta.get(key) or (meta.get("source_task") if key == "benchmark" else None)
             tasks[c["task"]] = (str(name),) if name else ()
     groups = {
         c["group"]: tuple(b for t in c["task"] for b in tasks.get(t, ()))
@@ -129,7 +134,7 @@ def preflight(args: Namespace) -> None:
 
     reject_misspelled_keys(metadata)
     _check_tokenizer(model_args, metadata)
-    for key in ("traces", "data_dir"):  # before a model of many GB is loaded for nothing
+    for key in ("traces", "data_dir", "mask_data"):  # before a model of GB loads for nothing
         if metadata.get(key) and not Path(str(metadata[key])).expanduser().exists():
             raise RBridgeError(f"--metadata {key}={metadata[key]}: no such file or folder")
     if args.model in ("vllm", "vllm-rbridge") and importlib.util.find_spec("vllm") is None:
@@ -142,7 +147,7 @@ def preflight(args: Namespace) -> None:
     location = None
     if args.model in TRANSFORMERS_MODELS and isinstance(pretrained, str):
         location = model_location(pretrained, f"--model_args pretrained={pretrained}")
-    benchmarks = {t: known[t] for t in tasks if t in known}
+    benchmarks = {t: known[t] for t in tasks if known.get(t)}
     if metadata.get("traces") and benchmarks:
         _check_pack(Path(str(metadata["traces"])).expanduser(), benchmarks, args.limit)
     if args.model == "hf-rbridge" and model_args.get("logits_budget_mb") is not None:
@@ -157,6 +162,8 @@ def preflight(args: Namespace) -> None:
     if not offline:
         return
     missing = _missing_inputs([b for t in tasks for b in known.get(t, ())], metadata)
+    subsets = our_tasks(key="subset")
+    missing += _missing_mask_rows([s for t in tasks for s in subsets.get(t, ())], metadata)
     pretrained = model_args.get("pretrained")
     if location == "unavailable":
         missing.append(f"--model_args pretrained=DIR ({pretrained!r}: not in the hub cache)")
@@ -190,6 +197,23 @@ def _missing_inputs(benchmarks: list[str], metadata: dict[str, Any]) -> list[str
         if absent:
             missing.append(f"--metadata {key}=... ({what}; none cached for {', '.join(absent)})")
     return missing
+
+
+def _missing_mask_rows(subsets: list[str], metadata: dict[str, Any]) -> list[str]:
+    """The span-mask subsets that are neither given (`mask_data`) nor in the local cache."""
+    from rbridge_tasks.records.mask_rows import OPTION, load_mask_rows
+
+    if metadata.get("mask_data"):
+        return []
+    absent = []
+    for subset in dict.fromkeys(subsets):
+        try:
+            load_mask_rows(subset)
+        except RBridgeError:
+            absent.append(subset)
+    if not absent:
+        return []
+    return [f"{OPTION}=... (span-mask rows; none cached for {', '.join(absent)})"]
 
 
 def _check_pack(path: Path, benchmarks: dict[str, tuple[str, ...]], limit: float | None) -> None:

@@ -1,4 +1,5 @@
-"""`RBridgeTask`: the lm-eval task behind every `rbridge_<benchmark>` YAML.
+"""`RBridgeTask`: the lm-eval task behind every `rbridge_<benchmark>` YAML, and `DocumentTask`,
+what it shares with the baselines' and the span-mask tasks.
 
 Each document is one `rbridge_document` request (`backends.response`), whatever the model:
 `hf-rbridge`/`vllm-rbridge` answer it from one forward pass, every other lm-eval model through
@@ -38,18 +39,22 @@ from rbridge_tasks.harness.registration import (
 logger = logging.getLogger(__name__)
 
 
-class RBridgeTask(ConfigurableTask):
-    """An lm-eval task over the documents of one benchmark's trace pack.
+class DocumentTask(ConfigurableTask):
+    """What every task asking `rbridge_document` requests shares: its metrics and the request
+    type registered before lm-eval builds it, its options read before lm-eval builds its
+    documents (`configure`), the data-parallel check, the response check, and one warning per
+    kind of problem.
 
     Parameters
     ----------
     config : dict
-        The YAML's config; `metadata` carries the options (`harness.options.TaskSettings`).
-        Keys it lacks come from the package's template YAML, so a task YAML of the user's own
-        needs only `task`, `class` and `metadata`.
+        The YAML's config; `metadata` carries the options. Keys it lacks come from the
+        package's template YAML (`TEMPLATE`), so a task YAML of the user's own needs only
+        `task`, `class` and `metadata`.
     """
 
     TEMPLATE = "_default_template_yaml"
+    strict_split = False
 
     def __init__(self, config: dict | None = None) -> None:
         config = {**template_config(self.TEMPLATE), **(config or {})}
@@ -57,10 +62,69 @@ class RBridgeTask(ConfigurableTask):
         register_metrics(config.get("metric_list") or ())
         install_document_answer()
         follow_lm_eval_logging()
-        self.settings = TaskSettings.from_metadata(config.get("metadata") or {})
-        self._scale: tuple[float, float] | None = None  # the benchmark's MinMax range
         self._warned: set[str] = set()
+        self.configure(config.get("metadata") or {})
         super().__init__(config=config)
+
+    def configure(self, metadata: dict[str, Any]) -> None:
+        """Read the task's options; lm-eval builds the documents (`download`) right after."""
+        raise NotImplementedError
+
+    def build_all_requests(self, *, rank: int = 0, world_size: int = 1, **kwargs) -> None:
+        """lm-eval's, refusing in one line a data-parallel run with fewer documents than ranks.
+
+        lm-eval cannot run a task on a rank that gets no document: that rank fails ("did not
+        find any docs"), the others wait for it at their barriers (and at `hf-rbridge`'s batch
+        size probe), and rank 0 cannot merge the metrics it never computed. Every rank counts
+        the same documents, so every rank stops with the same message.
+        """
+        if world_size > 1:
+            documents = documents_in_run(
+                len(self.eval_docs), kwargs.get("limit"), kwargs.get("samples")
+            )
+            if documents < world_size:
+                raise RBridgeError(
+                    f"{self.config.task}: {documents} document(s) for {world_size} "
+                    "data-parallel ranks; lm-eval needs at least one document per rank: run "
+                    "it with fewer processes (or more documents, e.g. a larger --limit)"
+                )
+        super().build_all_requests(rank=rank, world_size=world_size, **kwargs)
+
+    def checked(self, response: Any) -> DocumentResponse:
+        if not isinstance(response, DocumentResponse):
+            raise RBridgeError(
+                f"{self.config.task}: the model answered a document request with "
+                f"{type(response).__name__}, not rBridge's DocumentResponse; its class "
+                "overrides `rbridge_document` without returning one"
+            )
+        return response
+
+    def grouped(self, message: str) -> None:
+        """A stock backend could score tokens that count differently only as one group."""
+        if self.strict_split:
+            raise RBridgeError(message + " (strict_split=true)")
+        self._warn_once(
+            "split",
+            message + "; set --metadata strict_split=true to fail instead, or use --model "
+            "hf-rbridge (or vllm-rbridge), which is exact",
+        )
+
+    def _warn_once(self, kind: str, message: str) -> None:
+        if kind not in self._warned:
+            logger.warning(message + ". Further documents are reported at debug level.")
+            self._warned.add(kind)
+        else:
+            logger.debug(message)
+
+
+class RBridgeTask(DocumentTask):
+    """An lm-eval task over the documents of one benchmark's trace pack; `metadata` carries
+    the options (`harness.options.TaskSettings`)."""
+
+    def configure(self, metadata: dict[str, Any]) -> None:
+        self.settings = TaskSettings.from_metadata(metadata)
+        self.strict_split = self.settings.strict_split
+        self._scale: tuple[float, float] | None = None  # the benchmark's MinMax range
 
     def delimiter(self, doc: dict) -> str:
         """Between the context and the trace: none for `context=concat`; an lm-eval task's own
@@ -103,26 +167,6 @@ class RBridgeTask(ConfigurableTask):
             )
         return float(values.min()), float(values.max())
 
-    def build_all_requests(self, *, rank: int = 0, world_size: int = 1, **kwargs) -> None:
-        """lm-eval's, refusing in one line a data-parallel run with fewer documents than ranks.
-
-        lm-eval cannot run a task on a rank that gets no document: that rank fails ("did not
-        find any docs"), the others wait for it at their barriers (and at `hf-rbridge`'s batch
-        size probe), and rank 0 cannot merge the metrics it never computed. Every rank counts
-        the same documents, so every rank stops with the same message.
-        """
-        if world_size > 1:
-            documents = documents_in_run(
-                len(self.eval_docs), kwargs.get("limit"), kwargs.get("samples")
-            )
-            if documents < world_size:
-                raise RBridgeError(
-                    f"{self.config.task}: {documents} document(s) for {world_size} "
-                    "data-parallel ranks; lm-eval needs at least one document per rank: run "
-                    "it with fewer processes (or more documents, e.g. a larger --limit)"
-                )
-        super().build_all_requests(rank=rank, world_size=world_size, **kwargs)
-
     def construct_requests(self, doc: dict, ctx: str, **kwargs) -> list[Instance]:
         kwargs.pop("apply_chat_template", None)
         kwargs.pop("chat_template", None)
@@ -152,15 +196,6 @@ class RBridgeTask(ConfigurableTask):
             out["context_truncated_tokens"] = response.truncated_tokens
         return out
 
-    def checked(self, response: Any) -> DocumentResponse:
-        if not isinstance(response, DocumentResponse):
-            raise RBridgeError(
-                f"{self.config.task}: the model answered a document request with "
-                f"{type(response).__name__}, not rBridge's DocumentResponse; its class "
-                "overrides `rbridge_document` without returning one"
-            )
-        return response
-
     def _weights(
         self, doc: dict, spans: list[tuple[int, int]], scale: tuple[float, float] | None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -188,20 +223,7 @@ class RBridgeTask(ConfigurableTask):
             f"text before {len(mixed)} group(s) of tokens differently, e.g. {pieces}, so "
             "lm-eval can only score each group as a whole; its tokens share the group's mean NLL"
         )
-        if self.settings.strict_split:
-            raise RBridgeError(message + " (strict_split=true)")
-        self._warn_once(
-            "split",
-            message + "; set --metadata strict_split=true to fail instead, or use --model "
-            "hf-rbridge (or vllm-rbridge), which is exact",
-        )
-
-    def _warn_once(self, kind: str, message: str) -> None:
-        if kind not in self._warned:
-            logger.warning(message + ". Further documents are reported at debug level.")
-            self._warned.add(kind)
-        else:
-            logger.debug(message)
+        self.grouped(message)
 
 
 def documents_in_run(available: int, limit: float | None, samples: list | None) -> int:

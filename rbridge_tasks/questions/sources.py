@@ -138,7 +138,7 @@ def read_source(
         return list(iter_jsonl(path)), str(path)
     origin = f"the {source.hub_split} split of {source.hub_path}"
     try:
-        return list(enumerate(_load_hub(source), start=1)), origin
+        return list(enumerate(load_hub(source), start=1)), origin
     except RBridgeError as exc:
         if hub_failed is None:
             raise
@@ -180,23 +180,28 @@ def normalise_text(text: str) -> str:
     return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip()
 
 
-def _load_hub(source: Source) -> Iterator[dict]:
+def load_hub(source: Source, local_copy: str | None = None) -> Iterator[dict]:
+    """The rows of a hub dataset split, failing in one line that says what to pass instead
+    (`local_copy`; by default the benchmark-questions folder)."""
     import datasets
 
+    local_copy = (
+        local_copy or f"{DATA_DIR_OPTION.get()}=DIR (a local copy laid out like shared/data/)"
+    )
+    name = source.hub_path + (f" subset {source.hub_name!r}" if source.hub_name else "")
     offline = hub_unreachable()
     if offline and not datasets.config.HF_HUB_OFFLINE:
         # datasets would retry for a minute; its offline mode (which reads the cache) is opt-in
         raise RBridgeError(
-            f"cannot load {source.hub_path}: the hub is unreachable ({offline}); pass "
-            f"{DATA_DIR_OPTION.get()}=DIR (a local copy laid out like shared/data/), or set "
+            f"cannot load {name}: the hub is unreachable ({offline}); pass {local_copy}, or set "
             "HF_DATASETS_OFFLINE=1 to use a cached copy"
         )
     try:
         ds = datasets.load_dataset(source.hub_path, source.hub_name, split=source.hub_split)
     except Exception as exc:  # the hub raises many types; the user needs one message
         raise RBridgeError(
-            f"could not load {source.hub_path} from the Hugging Face hub ({first_line(exc)}); "
-            f"pass {DATA_DIR_OPTION.get()}=DIR with a local copy laid out like shared/data/"
+            f"could not load {name} from the Hugging Face hub ({first_line(exc)}); pass "
+            f"{local_copy}"
         ) from exc
     yield from ds
 
