@@ -1,6 +1,6 @@
 """The study's benchmark: multi-step arithmetic word problems, generated from a seed.
 
-A problem is a start value and 2-4 operations on it (buy, give away, double, halve...), told as a
+A problem is a start value and 2-3 operations on it (buy, give away, double, halve...), told as a
 short story; its worked solution restates the start and computes one step per line, then closes
 with `The answer is N.` Every value stays between 1 and `MAX_VALUE`, so the arithmetic is a few
 hundred facts a small transformer can learn in minutes on a CPU, while a tiny one cannot chain
@@ -18,7 +18,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-MAX_VALUE = 60
+MAX_VALUE = 20
+MAX_OPERAND = 5
 NAMES = (
     ("Ava", "She"), ("Ben", "He"), ("Cara", "She"), ("Dan", "He"), ("Eli", "He"),
     ("Fay", "She"), ("Gus", "He"), ("Hana", "She"), ("Ivan", "He"), ("Jade", "She"),
@@ -96,11 +97,11 @@ def apply(op: str, value: int, operand: int) -> int:
     return value // operand
 
 
-def random_problem(rng: random.Random, min_steps: int = 2, max_steps: int = 4) -> Problem:
+def random_problem(rng: random.Random, min_steps: int = 2, max_steps: int = 3) -> Problem:
     name, pronoun = rng.choice(NAMES)
     friend = rng.choice([n for n, _ in NAMES if n != name])
     item = rng.choice(ITEMS)
-    start = rng.randint(2, 30)
+    start = rng.randint(2, 20)
     steps, value = [], start
     for _ in range(rng.randint(min_steps, max_steps)):
         step = _random_step(rng, value, pronoun, name, friend, item)
@@ -123,7 +124,7 @@ def _random_step(
         possible.append("/")
     op = rng.choice(possible)
     if op == "+":
-        n = rng.randint(1, min(12, MAX_VALUE - value))
+        n = rng.randint(1, min(MAX_OPERAND, MAX_VALUE - value))
         story, reason = rng.choice(
             (
                 (f"{pronoun} buys {n} more {item}.", f"{pronoun} buys {n} more"),
@@ -132,7 +133,7 @@ def _random_step(
             )
         )
     elif op == "-":
-        n = rng.randint(1, min(12, value - 1))
+        n = rng.randint(1, min(MAX_OPERAND, value - 1))
         story, reason = rng.choice(
             (
                 (f"{pronoun} gives {n} {item} to {friend}.", f"{pronoun} gives away {n}"),

@@ -25,7 +25,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from rbridge_tasks.questions.sources import Question
-from rbridge_tasks.study.problems import ITEMS, NAMES, Problem, apply, random_problem
+from rbridge_tasks.study.problems import (
+    ITEMS,
+    MAX_OPERAND,
+    MAX_VALUE,
+    NAMES,
+    Problem,
+    apply,
+    random_problem,
+)
 from rbridge_tasks.traces.prompts import frontier_prompt
 
 KINDS = ("solution", "answer_only", "corrupted", "arithmetic", "prose")
@@ -81,7 +89,9 @@ RECIPES = (
         arithmetic=0.1,
         prose=0.4,
     ),
-    _recipe("sol15", "few clean solutions, mostly prose", solution=0.15, arithmetic=0.1, prose=0.75),
+    _recipe(
+        "sol15", "few clean solutions, mostly prose", solution=0.15, arithmetic=0.1, prose=0.75
+    ),
     _recipe(
         "answers40",
         "answer-only examples and a few solutions",
@@ -155,16 +165,16 @@ def _arithmetic(rng: random.Random, held_out: frozenset[str]) -> str:
     for _ in range(rng.randint(3, 8)):
         op = rng.choice("+-*/")
         if op == "+":
-            a = rng.randint(1, 59)
-            b = rng.randint(1, min(12, 60 - a))
+            a = rng.randint(1, MAX_VALUE - 1)
+            b = rng.randint(1, min(MAX_OPERAND, MAX_VALUE - a))
         elif op == "-":
-            a = rng.randint(2, 60)
-            b = rng.randint(1, min(12, a - 1))
+            a = rng.randint(2, MAX_VALUE)
+            b = rng.randint(1, min(MAX_OPERAND, a - 1))
         elif op == "*":
             b = rng.choice((2, 2, 3))
-            a = rng.randint(1, 60 // b)
+            a = rng.randint(1, MAX_VALUE // b)
         else:
-            b, a = 2, 2 * rng.randint(1, 30)
+            b, a = 2, 2 * rng.randint(1, MAX_VALUE // 2)
         lines.append(f"{a} {op} {b} = {apply(op, a, b)}")
     return "\n".join(lines)
 
@@ -190,7 +200,7 @@ def _prose(rng: random.Random, held_out: frozenset[str]) -> str:
     friend = rng.choice([n for n, _ in NAMES if n != name])
     sentences = [
         rng.choice(_PROSE).format(
-            name=name, friend=friend, item=rng.choice(ITEMS), n=rng.randint(2, 60)
+            name=name, friend=friend, item=rng.choice(ITEMS), n=rng.randint(2, MAX_VALUE)
         )
         for _ in range(rng.randint(3, 7))
     ]

@@ -119,13 +119,14 @@ def train_model(
     try:
         for step in range(size.steps):
             rows = blocks[step]
-            loss = model(input_ids=rows, labels=rows).loss
+            # EOS separates documents and is also the pad token: every position is attended to
+            loss = model(input_ids=rows, attention_mask=torch.ones_like(rows), labels=rows).loss
             optimiser.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimiser.step()
             schedule.step()
-            loss_value = float(loss)
+            loss_value = loss.item()
             if progress is not None:
                 progress(step + 1, loss_value)
     finally:
