@@ -108,6 +108,8 @@ def test_proxies_scored_in_one_pass_and_compared(run):
     ]
     assert "| benchmark |" in (run / "compare" / "compare.md").read_text()
     assert (run / "rank" / "rank.md").is_file()
+    summary = (run / "summary.md").read_text()
+    assert all(f"| {recipe} |" in summary for recipe in SIZES["tiny"].recipes)
 
 
 def test_resumes_and_refuses_other_settings(run):

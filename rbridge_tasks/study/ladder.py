@@ -379,6 +379,55 @@ class Study:
             str(self.size.n_boot),
         )
 
+    def summary(self) -> str:
+        """Per recipe, the models and the numbers the fit used, read back from the results
+        files; then the wall time of every stage."""
+        rows = [
+            "| recipe | mixture (token shares) | target accuracy | proxy rbridge_nll | "
+            "proxy trace_nll | proxy gold_nll | proxy accuracy |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for recipe in self.recipes:
+            target = _results(self.root / "results" / f"{recipe.name}-target")
+            proxy = _results(self.root / "results" / f"{recipe.name}-proxy")
+            rows.append(
+                f"| {recipe.name} | {recipe.describe()} "
+                f"| {target[TASK][f'exact_match,{FILTER}']:.4f} "
+                f"| {proxy['rbridge_gsm8k']['rbridge_nll,none']:.4f} "
+                f"| {proxy['rbridge_gsm8k']['trace_nll,none']:.4f} "
+                f"| {proxy['rbridge_baselines_gsm8k']['gold_nll,none']:.4f} "
+                f"| {proxy[TASK][f'exact_match,{FILTER}']:.4f} |"
+            )
+        models = self.record["models"]
+        lines = [
+            *rows,
+            "",
+            "| model | parameters | training tokens | wall (s) |",
+            "|---|---|---|---|",
+        ]
+        for role in ("proxy", "target"):
+            sample = models[f"{self.recipes[0].name}-{role}"]
+            wall = sum(m["wall_s"] for n, m in models.items() if n.endswith(f"-{role}"))
+            lines.append(
+                f"| {role} (each of {len(self.recipes)}) | {sample['parameters']:,} "
+                f"| {sample['tokens']:,} | {wall / len(self.recipes):.0f} each |"
+            )
+        frontier = models["frontier"]
+        lines.append(
+            f"| frontier | {frontier['parameters']:,} | {frontier['tokens']:,} "
+            f"| {frontier['wall_s']:.0f} |"
+        )
+        stages = self.record["stages"]
+        total = sum(stages.values())
+        lines += ["", f"| stage | wall (s) | share of {total:.0f} s |", "|---|---|---|"]
+        lines += [f"| {name} | {sec:.0f} | {sec / total:.1%} |" for name, sec in stages.items()]
+        return "\n".join(lines) + "\n"
+
+
+def _results(folder: Path) -> dict:
+    (path,) = folder.glob("*/results_*.json")
+    return json.loads(path.read_text(encoding="utf-8"))["results"]
+
 
 def run_study(root: Path, *, size: str = "default", seed: int = 0, threads: int = 1) -> Path:
     """Run (or resume) the study in `root`; returns the folder of `rbridge predict compare`."""
@@ -421,10 +470,10 @@ def run_study(root: Path, *, size: str = "default", seed: int = 0, threads: int 
         lambda: [study.evaluate(f"{r.name}-proxy", r.name, "proxy") for r in study.recipes],
     )
     study.stage("compare and rank", study.compare)
-    total = sum(study.record["stages"].values())
-    for name, seconds in study.record["stages"].items():
-        say(f"{name}: {seconds:.0f} s ({seconds / total:.0%})")
+    summary = study.summary()
+    atomic_write(root / "summary.md", lambda p: p.write_text(summary, encoding="utf-8"))
     say(f"done: {root / 'compare' / 'compare.md'} (the table), {root / 'rank' / 'rank.md'}")
+    say(f"{root / 'summary.md'}:\n{summary}")
     return root / "compare"
 
 
