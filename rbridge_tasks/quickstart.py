@@ -1,4 +1,4 @@
-"""`rbridge quickstart DIR`: the whole rBridge loop offline, on CPU, in a few minutes.
+"""`rbridge quickstart DIR`: the whole rBridge loop offline, on CPU (11 min on 2 shared cores).
 
 It is the ladder study (`rbridge study`, `study/ladder.py`) at its small size: five data
 recipes, a tiny proxy and a larger target per recipe and a frontier model, all trained here;

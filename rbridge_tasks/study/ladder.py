@@ -103,7 +103,7 @@ SIZES = {
         max_new_tokens=80,
         n_boot=200,
     ),
-    # about 40 minutes on 2 shared cores; a target reaches ~10% on the cleanest recipe
+    # 46 min measured on 2 shared cores (README, "Ladder study"); targets reach 5-11%
     "default": StudySize(
         recipes=(
             "sol60",
