@@ -486,7 +486,8 @@ def _cmd_compare(args: argparse.Namespace) -> Result:
         notes=notes,
         within=args.within,
     )
-    return payload, compare.compare_markdown, lambda path: compare.compare_chart(payload, path)
+    chart = (lambda path: compare.compare_chart(payload, path)) if payload["metrics"] else None
+    return payload, compare.compare_markdown, chart
 
 
 def _cmd_import_table(args: argparse.Namespace) -> Result:

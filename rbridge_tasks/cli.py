@@ -15,6 +15,7 @@ commands:
   traces       generate, import, re-weight, validate and summarise frontier trace packs
   predict      fit proxy scores to large-model accuracies; rank, leaderboards, CI gate
   quickstart   the whole loop offline on tiny CPU models, in a new folder (a demo)
+  study        a ladder study in miniature on CPU: recipes, proxies, targets, frontier
 """
 
 
@@ -36,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         from rbridge_tasks.quickstart import main as quickstart
 
         return guarded(command, quickstart, rest)
+    if command == "study":
+        from rbridge_tasks.study.ladder import main as study
+
+        return guarded(command, study, rest)
     if command in SUBCOMMANDS:
         return guarded(command, SUBCOMMANDS[command], rest)
     print(f"rbridge: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)

@@ -44,7 +44,9 @@ def readme_outputs() -> set[str]:
     """The paths the README's commands write (files; folders end in "/"), placeholders left out."""
     text = (REPO / "README.md").read_text(encoding="utf-8")
     commands = " ".join(re.findall(r"```bash\n(.*?)```", text, re.S)).replace("\\\n", " ")
-    folders = re.findall(r"(?:--out-dir|--output_path|rbridge quickstart) (\S+)", commands)
+    folders = re.findall(
+        r"(?:--out-dir|--output_path|rbridge quickstart|rbridge study) (\S+)", commands
+    )
     files = re.findall(r"(?:--out|rbridge traces confidences \S+) (\S+)", commands)
     files += [f + ".skipped.jsonl" for f in files]  # generate's and confidences' skip lists
     outputs = {f.rstrip("/") + "/" for f in folders} | set(files)
