@@ -1,10 +1,13 @@
-"""Data parallelism: two real ranks (CPU processes over gloo, `tests/data_parallel_run.py`)
-through lm-eval's own evaluator, barriers and gathers, and `hf-rbridge`'s batch-size probe."""
+"""The one-pass `hf-rbridge` backend: data parallelism on two real ranks (CPU processes over
+gloo, `tests/data_parallel_run.py`) through lm-eval's own evaluator, barriers and gathers, and
+the batch-size probe; the context window (a trace that alone does not fit) and the logits
+budget."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -71,3 +74,39 @@ def test_rbridge_eval_refuses_it_before_the_model_loads(pack, data_dir, tmp_path
         "needs at least one document per rank: run it with fewer processes (or more documents, "
         "e.g. a larger --limit)"
     ]
+
+
+def test_a_trace_that_alone_does_not_fit_is_one_clear_error(
+    gpt2_dir, gsm8k_pack, data_dir, tmp_path
+):
+    command = [sys.executable, "-m", "rbridge_tasks.cli", "eval", "--model", "hf-rbridge",
+               "--model_args", f"pretrained={gpt2_dir},max_length=64", "--device", "cpu",
+               "--tasks", "rbridge_gsm8k", "--metadata", f"traces={gsm8k_pack}",
+               f"data_dir={data_dir}"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert re.search(
+        r"rbridge_gsm8k: document '\d+': the trace alone is \d+ proxy tokens, more than the "
+        r"model's max_length of 64",
+        done.stderr,
+    ), done.stderr[-2000:]
+
+
+def test_the_logits_budget_splits_batches_without_changing_numbers(
+    llama3_dir, gsm8k_pack, data_dir
+):
+    """A 1 MB budget forces one document per forward pass (3 x ~400 positions x 1200 x 4 bytes
+    is over it); every number must equal the batched run's to float32 reproducibility."""
+    runs = [
+        evaluate(
+            "hf-rbridge", ["rbridge_gsm8k"],
+            model_args=f"pretrained={llama3_dir}{extra}", batch_size=8, bootstrap_iters=0,
+            metadata={"traces": str(gsm8k_pack), "data_dir": str(data_dir)},
+        )["samples"]["rbridge_gsm8k"]
+        for extra in ("", ",logits_budget_mb=1")
+    ]  # fmt: skip
+    for batched, single in zip(*runs, strict=True):
+        for metric, value in batched.items():
+            if metric.startswith(("rbridge_", "trace_", "tok_")):
+                assert single[metric] == pytest.approx(value, rel=1e-6, abs=1e-5), metric
