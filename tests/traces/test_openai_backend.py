@@ -1,4 +1,5 @@
-"""The OpenAI-compatible backend against a real HTTP server serving the memorised tiny model."""
+"""The OpenAI-compatible backend against a real HTTP server serving the memorised tiny model,
+and against no server at all (one line at once)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import email.utils
 import itertools
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -255,3 +257,21 @@ def test_the_openai_api_without_a_key_is_a_clear_error(data_dir, tmp_path, monke
                 str(tmp_path / "t.jsonl"),
             ]
         )
+
+
+def test_unreachable_api_server_fails_at_once(data_dir, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again when the block ends
+    out = tmp_path / "gen.jsonl"
+    result = subprocess.run(
+        [sys.executable, "-m", "rbridge_tasks.cli", "traces", "generate", "--benchmark",
+         "gsm8k", "--backend", "openai", "--model", "m", "--base-url",
+         f"http://127.0.0.1:{port}/v1", "--data-dir", str(data_dir), "--limit", "2",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"cannot connect to 127.0.0.1:{port}" in lines[0]
+    assert not out.exists()
