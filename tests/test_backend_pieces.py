@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import reference
+from helpers import task_manager
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lm_eval.models.huggingface import HFLM
-from lm_eval_runs import task_manager
 from trace_fixtures import real_texts, write_jsonl
 from transformers import AutoTokenizer
 

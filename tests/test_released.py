@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from lm_eval_runs import task_manager
+from helpers import task_manager
 from released_layout_fixture import RELEASED_FILES, config_folder, token_objects, write_config
 from trace_fixtures import real_texts
 from trace_fixtures import record as frontier_record

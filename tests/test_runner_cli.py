@@ -212,7 +212,7 @@ def test_an_output_path_that_cannot_be_created_stops_before_the_model_loads(
 
 
 def test_a_read_only_output_path_stops_before_the_model_loads(tmp_path, gsm8k_pack, data_dir):
-    from hardening_mounts import tmpfs
+    from helpers import tmpfs
 
     with tmpfs(tmp_path / "ro", read_only=True) as disk:
         argv = eval_argv(HUB_ID, "--tasks", "rbridge_gsm8k", "--metadata",
@@ -224,7 +224,7 @@ def test_a_read_only_output_path_stops_before_the_model_loads(tmp_path, gsm8k_pa
 
 def test_results_lm_eval_could_not_save_fail_the_run(tmp_path, gpt2_dir, gsm8k_pack, data_dir):
     """A disk that fills during the run: lm-eval only logs `Could not save results`."""
-    from hardening_mounts import fill, tmpfs
+    from helpers import fill, tmpfs
 
     with tmpfs(tmp_path / "disk", size="64k") as disk:
         fill(disk)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import reference
-from lm_eval_runs import task_manager
+from helpers import task_manager
 from trace_fixtures import real_texts, write_benchmark_traces, write_jsonl
 from transformers import AutoTokenizer
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_main
 
 from predictors.cli import main as predict_main
 from rbridge_tasks.cli import main as rbridge_main
@@ -351,15 +352,8 @@ FIT = ["--proxy-task", "p", "--proxy-metric", "rbridge_nll", "--target-task", "t
 FIT += ["--target-metric", "acc", "--form", "linear", "--n-boot", "20", "--no-plot", "--json"]
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = rbridge_main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
-
-
 def fit(capsys, root: Path, *extra: str) -> tuple[int, str, str]:
-    return run(capsys, "predict", "fit", "--results", str(root), *FIT, *extra)
+    return run_main(capsys, "predict", "fit", "--results", str(root), *FIT, *extra)
 
 
 def test_the_clean_ladder_fits_exactly(tmp_path, capsys):
@@ -468,9 +462,9 @@ def test_a_manifest_with_a_utf8_bom_is_read(tmp_path, capsys):
     ]
     manifest = root / "manifest.csv"
     manifest.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode() + b"\n")
-    code, out, err = run(capsys, "predict", "fit", "--manifest", str(manifest), *FIT)
+    code, out, err = run_main(capsys, "predict", "fit", "--manifest", str(manifest), *FIT)
     assert code == 0, err
     assert json.loads(out)["join"]["n_pairs"] == 4
     manifest.write_text("\n".join([*lines[:2], lines[2] + ",extra"]) + "\n")
-    code, _, err = run(capsys, "predict", "fit", "--manifest", str(manifest), *FIT)
+    code, _, err = run_main(capsys, "predict", "fit", "--manifest", str(manifest), *FIT)
     assert code == 2 and f"{manifest}, line 3: 4 cells, but the header has 3" in err

@@ -25,7 +25,6 @@ held-out table.
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import re
@@ -34,7 +33,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.stats
-from reference_fits import monotone_quadratic, repeated_cv, repeated_train_r2
+from reference_fits import (
+    assert_monotone,
+    last_row,
+    monotone_quadratic,
+    repeated_cv,
+    repeated_train_r2,
+)
 from sklearn.model_selection import KFold
 from tiny_models import build_tiny_lm, corpus_texts
 from trace_fixtures import real_texts, record, write_jsonl
@@ -54,11 +59,6 @@ OLMO_METRICS = {  # CSV column pattern -> (metric, higher is better)
     "eval/c4_en-validation/CrossEntropyLoss": ("c4_loss", False),
 }
 OLMO_TASKS = {"arc_challenge": "arc_challenge_test", "csqa": "csqa_val"}
-
-
-def last_row(path: Path) -> dict[str, str]:
-    with open(path, encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))[-1]
 
 
 @pytest.fixture(scope="module")
@@ -105,11 +105,6 @@ def decision_accuracy(x: np.ndarray, y: np.ndarray) -> float:
 
 def tolerance(form: str) -> dict[str, float]:
     return {"rel": 1e-9} if form in ("linear", "logarithmic") else {"abs": 1e-4}
-
-
-def assert_monotone(values) -> None:
-    steps = np.diff(np.asarray(values, dtype=float))
-    assert np.all(steps >= -1e-12) or np.all(steps <= 1e-12)
 
 
 def test_olmo_ladder_compare_matches_independent_computation(olmo, data_dir, tmp_path, capsys):

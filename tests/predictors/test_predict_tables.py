@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import run_main
 
 from predictors.data.ingest import load_results
 from predictors.data.tables import (
@@ -22,7 +23,6 @@ from predictors.data.tables import (
     write_results,
 )
 from rbridge_tasks.cli import main
-from rbridge_tasks.cli import main as rbridge_main
 from rbridge_tasks.core.errors import RBridgeError
 
 
@@ -156,13 +156,6 @@ def test_no_column_error_lists_all_columns(data_dir, tmp_path, capsys):
     assert not any(tmp_path.iterdir())
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = rbridge_main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
-
-
 def table(path: Path, rows: list[str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("Model,GSM8K,Family\n" + "".join(r + "\n" for r in rows))
@@ -185,7 +178,7 @@ def test_bad_table_rows_fail_before_anything_is_written(tmp_path, capsys, rows, 
     good = table(tmp_path / "good.csv", ["c,0.7,x"])
     bad = table(tmp_path / "bad.csv", rows)
     out = tmp_path / "imported"
-    code, _, err = run(
+    code, _, err = run_main(
         capsys, "predict", "import-table", str(good), str(bad), "--out-dir", str(out), *IMPORT
     )
     assert code == 2 and f"{bad}, {message}" in err, err
@@ -196,13 +189,13 @@ def test_tables_whose_outputs_collide_are_refused(tmp_path, capsys):
     first = table(tmp_path / "one" / "scores.csv", ["a,0.5,x"])
     second = table(tmp_path / "two" / "scores.csv", ["a,0.9,x"])
     out = tmp_path / "imported"
-    code, _, err = run(
+    code, _, err = run_main(
         capsys, "predict", "import-table", str(first), str(second), "--out-dir", str(out), *IMPORT
     )
     assert code == 2
     assert f"{second}: would write {out}/a/results_scores_row00000.json, as {first} does" in err
     assert not out.exists()
-    code, _, err = run(
+    code, _, err = run_main(
         capsys, "predict", "import-table", str(first), "--out-dir", str(out), *IMPORT
     )
     assert code == 0, err

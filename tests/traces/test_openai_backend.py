@@ -19,7 +19,7 @@ import threading
 import time
 
 import pytest
-from hardening_mounts import PAGE, fill, tmpfs
+from helpers import PAGE, fill, tmpfs
 from memorised_model import ANSWER_ONLY_ROWS, COMPLETIONS, CORRECT_ROWS
 from trace_checks import assert_close, forward_logprobs, tokenizer_of
 
