@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from trace_fixtures import real_texts, record, write_jsonl
 
 from rbridge_tasks.harness.api import evaluate
 
@@ -22,27 +21,21 @@ TORCHRUN = shutil.which("torchrun", path=os.path.dirname(sys.executable))
 RUNNER = Path(__file__).with_name("data_parallel_run.py")
 
 
-@pytest.fixture(scope="module")
-def pack(tmp_path_factory, frontier_dir) -> Path:
-    records = [record(frontier_dir, "gsm8k", i, q, t) for i, q, t in real_texts("gsm8k", 3)]
-    return write_jsonl(tmp_path_factory.mktemp("dp") / "gsm8k.jsonl", records)
-
-
-def two_ranks(model_dir, pack, data_dir, limit: int, out: Path):
+def two_ranks(model_dir, gsm8k_pack, data_dir, limit: int, out: Path):
     command = [TORCHRUN, "--standalone", "--nproc_per_node", "2", str(RUNNER), str(model_dir),
-               str(pack), str(data_dir), str(limit), str(out)]  # fmt: skip
+               str(gsm8k_pack), str(data_dir), str(limit), str(out)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     # the timeout is the hang detector: a rank out of step waits at a barrier forever
     return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
 
 
-def test_two_ranks_give_the_single_process_numbers(gpt2_dir, pack, data_dir, tmp_path):
-    done = two_ranks(gpt2_dir, pack, data_dir, 3, tmp_path / "out.json")
+def test_two_ranks_give_the_single_process_numbers(gpt2_dir, gsm8k_pack, data_dir, tmp_path):
+    done = two_ranks(gpt2_dir, gsm8k_pack, data_dir, 3, tmp_path / "out.json")
     assert done.returncode == 0, done.stderr[-3000:]
     merged = json.loads((tmp_path / "out.json").read_text())
     single = evaluate(
         "hf-rbridge", ["rbridge_gsm8k"], model_args=f"pretrained={gpt2_dir}", bootstrap_iters=0,
-        metadata={"traces": str(pack), "data_dir": str(data_dir)},
+        metadata={"traces": str(gsm8k_pack), "data_dir": str(data_dir)},
     )["samples"]["rbridge_gsm8k"]  # fmt: skip
     assert sorted(merged) == sorted(s["doc"]["id"] for s in single)
     for sample in single:
@@ -50,9 +43,9 @@ def test_two_ranks_give_the_single_process_numbers(gpt2_dir, pack, data_dir, tmp
 
 
 def test_fewer_documents_than_ranks_stops_every_rank_with_one_line(
-    gpt2_dir, pack, data_dir, tmp_path
+    gpt2_dir, gsm8k_pack, data_dir, tmp_path
 ):
-    done = two_ranks(gpt2_dir, pack, data_dir, 1, tmp_path / "out.json")
+    done = two_ranks(gpt2_dir, gsm8k_pack, data_dir, 1, tmp_path / "out.json")
     assert done.returncode != 0
     message = (
         "rbridge_gsm8k: 1 document(s) for 2 data-parallel ranks; lm-eval needs at least one "
@@ -61,10 +54,11 @@ def test_fewer_documents_than_ranks_stops_every_rank_with_one_line(
     assert sum(message in line for line in done.stderr.splitlines()) >= 2, done.stderr[-3000:]
 
 
-def test_rbridge_eval_refuses_it_before_the_model_loads(pack, data_dir, tmp_path):
+def test_rbridge_eval_refuses_it_before_the_model_loads(gsm8k_pack, data_dir, tmp_path):
     command = [sys.executable, "-m", "rbridge_tasks.cli", "eval", "--model", "hf-rbridge",
                "--model_args", "pretrained=org/not-cached-model", "--tasks", "rbridge_gsm8k",
-               "--limit", "1", "--metadata", f"traces={pack}", f"data_dir={data_dir}"]  # fmt: skip
+               "--limit", "1", "--metadata", f"traces={gsm8k_pack}",
+               f"data_dir={data_dir}"]  # fmt: skip
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=300, env={**os.environ, "WORLD_SIZE": "2"}
     )
