@@ -1,6 +1,6 @@
-"""Issue 20 through `rbridge predict` on the real ladders of ../shared/data: forms chosen by
-held-out error, curves that keep their direction, intervals that are possible, honest and the
-same everywhere, decisions scored within blocks, fits that know their target, clear refusals.
+"""`rbridge predict` on the real ladders of ../shared/data: forms chosen by held-out error,
+curves that keep their direction, intervals that are possible, honest and the same everywhere,
+decisions scored within blocks, fits that know their target, clear refusals.
 
 Data (read as they are, or imported with `import-table`):
 - OLMo ladder final checkpoints: 190M/370M/760M/1B proxies -> 3B targets at 0.5-10x Chinchilla,
