@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 from tiny_models import DATA_DIR, build_tiny_lm
+from trace_fixtures import real_texts, record, write_jsonl
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
@@ -46,3 +47,15 @@ def llama_dir(tmp_path_factory, data_dir) -> Path:
 def frontier_dir(tmp_path_factory, data_dir) -> Path:
     """A stand-in 'frontier' model whose teacher-forced logprobs give the trace confidences."""
     return build_tiny_lm(tmp_path_factory.mktemp("frontier"), family="gpt2", seed=7, n_layer=1)
+
+
+@pytest.fixture(scope="session")
+def llama3_dir(tmp_path_factory, data_dir) -> Path:
+    return build_tiny_lm(tmp_path_factory.mktemp("llama3"), family="llama3", seed=2)
+
+
+@pytest.fixture(scope="session")
+def gsm8k_pack(tmp_path_factory, frontier_dir) -> Path:
+    """Three real GSM8K traces with the stand-in frontier's confidences."""
+    records = [record(frontier_dir, "gsm8k", i, q, t) for i, q, t in real_texts("gsm8k", 3)]
+    return write_jsonl(tmp_path_factory.mktemp("gsm8k") / "gsm8k.jsonl", records)

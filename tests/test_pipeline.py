@@ -9,10 +9,10 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import task_manager
 from lm_eval import simple_evaluate
 from lm_eval.loggers import EvaluationTracker
 from lm_eval.models.huggingface import HFLM
-from lm_eval_runs import task_manager
 from tiny_models import build_tiny_lm
 from trace_fixtures import real_texts, record, write_jsonl
 

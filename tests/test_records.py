@@ -1,4 +1,5 @@
-"""Trace files: the schema validator's errors (file, line, id, field) and atomic IO."""
+"""Trace files: the schema validator's errors (file, line, id, field), atomic IO, and a record's
+answer line stripped with its frontier tokens cut at the same character."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rbridge_tasks.core.errors import RBridgeError
-from rbridge_tasks.records.answer_lines import scored_span, strip_final_answer
+from rbridge_tasks.records.answer_lines import strip_final_answer
 from rbridge_tasks.records.files import TraceAppender, read_traces, write_traces
 from rbridge_tasks.records.schema import parse_record
 
@@ -126,21 +127,6 @@ def test_appender_repairs_a_crashed_tail_and_resumes(tmp_path):
         with pytest.raises(RBridgeError, match="already there"):
             out.append(first)
     assert [r.id for r in read_traces(path)] == ["1", "2"]
-
-
-@pytest.mark.parametrize(
-    ("text", "kept"),
-    [
-        ("Add 2 and 2.\nThe answer is 4.", "Add 2 and 2."),
-        ("Add.\n\nFinal Answer: The final answer is $4$. I hope it is correct.", "Add."),
-        ("Add.\nThe answer is 4\nI hope it is correct.\n", "Add."),
-        ("Add 16 - 3 - 4 = 9.\n#### 9", "Add 16 - 3 - 4 = 9."),
-        ("So the answer is (B).", ""),  # nothing but the answer: nothing to score
-        ("No answer line here.", "No answer line here."),
-    ],
-)
-def test_final_answer_line_is_stripped(text, kept):
-    assert scored_span(text).trace(text) == kept
 
 
 def test_stripping_cuts_frontier_tokens_at_the_same_character():

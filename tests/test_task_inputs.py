@@ -7,8 +7,8 @@ import logging
 
 import numpy as np
 import pytest
+from helpers import evaluate, task_manager
 from lm_eval.models.huggingface import HFLM
-from lm_eval_runs import evaluate, task_manager
 from trace_fixtures import real_texts, record, write_jsonl
 
 from rbridge_tasks.core.errors import RBridgeError

@@ -1,4 +1,5 @@
-"""Shared fixtures for the predictors tests: real lm-eval runs on tiny models, real data tables."""
+"""Fixtures of the predictors tests: real lm-eval runs on tiny models, the Pythia results files
+(`data_dir`, the offline hub settings and the tiny models come from `tests/conftest.py`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from predict_fixtures import DATA_DIR, build_runs
@@ -38,8 +37,3 @@ def lm_eval_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def pythia() -> Path:
     return PYTHIA
-
-
-@pytest.fixture(scope="session")
-def data_dir() -> Path:
-    return DATA_DIR

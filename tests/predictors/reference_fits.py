@@ -8,12 +8,16 @@ sklearn's KFold, none of the package's own fitting code.
 - exponential a * exp(b x) and the sigmoid chance + (ceiling - chance) * expit(k (x - x0)):
   `curve_fit` on the standardised score, started from log-linear and logit-linear fits;
 - CV: 5-fold KFold shuffled with seeds 0..repeats-1, held-out predictions clipped to the target's
-  range, pooled R2 per repeat, averaged.
+  range, pooled R2 per repeat, averaged;
+- the raw tables read with the csv module (`last_row`), and a curve's direction checked on its
+  values (`assert_monotone`).
 """
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from scipy.optimize import curve_fit, minimize
@@ -116,3 +120,13 @@ def repeated_train_r2(form: str, x: np.ndarray, y: np.ndarray, repeats: int = 5)
         for train, _ in KFold(min(5, len(x)), shuffle=True, random_state=seed).split(x):
             scores.append(r2(y[train], fit_form(form, x[train], y[train])(x[train])))
     return float(np.mean(scores))
+
+
+def last_row(path: Path) -> dict[str, str]:
+    with open(path, encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))[-1]
+
+
+def assert_monotone(values) -> None:
+    steps = np.diff(np.asarray(values, dtype=float))
+    assert np.all(steps >= -1e-12) or np.all(steps <= 1e-12)

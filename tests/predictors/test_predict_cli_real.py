@@ -2,7 +2,8 @@
 
 - Pythia (lm-eval 0.3 results JSON, read as they are): pythia-160m LAMBADA perplexity at each
   checkpoint as the proxy, pythia-12b ARC-Challenge / MMLU accuracy at the same checkpoint as the
-  target (joined on `revision`); Pile vs deduplicated Pile as groups via a manifest.
+  target (joined on `revision`); Pile vs deduplicated Pile as groups via a manifest, and a
+  one-point group (410m -> 6.9b) skipped and named while the rest is kept.
 - ObsScaling (CSV, imported to results files): per model family, the small model's HellaSwag
   accuracy against the 6-35B model's GSM8K accuracy (joined on family).
 - OLMo ladder (CSVs, imported): 190M ARC-Challenge bits per byte -> 3B bits per byte -> 3B
@@ -560,3 +561,55 @@ def test_olmo_ladder_two_step_fit(data_dir, tmp_path, capsys):
     manual = 0.25 + 0.75 * expit(k * (np.polyval(step1, x) - x0))
     assert [p["fitted"] for p in payload["points"]] == pytest.approx(manual, rel=1e-4)
     assert payload["params"]["step1"]["slope"] == pytest.approx(step1[0], rel=1e-9)
+
+
+def test_a_one_point_group_is_skipped_and_named(pythia, tmp_path, capsys):
+    lines = ["path,role,key,group"]
+    data = {}
+    for variant, suffix in (("standard", ""), ("deduped", "-deduped")):
+        xs, ys = [], []
+        for path in sorted((pythia / f"pythia-160m{suffix}" / "zero-shot").glob("*.json")):
+            step = path.stem.split("_")[-1]
+            target = pythia / f"pythia-12b{suffix}" / "zero-shot" / f"12b{suffix}_{step}.json"
+            lines += [f"{path},proxy,{variant}-{step},{variant}"]
+            lines += [f"{target},target,{variant}-{step},{variant}"]
+            xs.append(json.loads(path.read_text())["results"]["lambada_openai"]["ppl"])
+            ys.append(json.loads(target.read_text())["results"]["arc_challenge"]["acc"])
+        data[variant] = (np.array(xs), np.array(ys))
+    lines.append(f"{pythia}/pythia-410m/zero-shot/410m_step143000.json,proxy,solo-1,solo")
+    lines.append(f"{pythia}/pythia-6.9b/zero-shot/6.9b_step143000.json,target,solo-1,solo")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("\n".join(lines) + "\n")
+    code = main(
+        [
+            "evaluate",
+            "--manifest",
+            str(manifest),
+            "--proxy-task",
+            "lambada_openai",
+            "--proxy-metric",
+            "ppl",
+            "--target-task",
+            "arc_challenge",
+            "--target-metric",
+            "acc",
+            "--form",
+            "logarithmic",
+            "--n-boot",
+            "50",
+            "--quiet",
+            "--json",
+        ]
+    )
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert payload["join"]["n_pairs"] == len(data["standard"][0]) + len(data["deduped"][0]) + 1
+    assert [(s["group"], s["n"]) for s in payload["skipped_groups"]] == [("solo", 1)]
+    assert any("'solo'" in note and "skipped" in note for note in payload["notes"])
+    assert payload["cv_points"] and "extrapolation" in payload  # every other result kept
+    assert {g["group"] for g in payload["leave_one_group_out"]["groups"]} == {"standard", "deduped"}
+    assert len(payload["transfer"]) == 2
+    for row in payload["transfer"]:
+        (xa, ya), (xb, yb) = data[row["fit_on"]], data[row["test_on"]]
+        b, a = np.polyfit(np.log(xa), ya, 1)
+        assert row["mae"] == pytest.approx(np.mean(np.abs(yb - (a + b * np.log(xb)))), rel=1e-9)

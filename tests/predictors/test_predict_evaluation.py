@@ -124,18 +124,6 @@ def test_repeated_cv_is_k_fold_under_successive_seeds():
     assert len(loo.runs) == 1 and "not repeated" in loo.notes[-1]
 
 
-def _ols_half_widths(x, y, x0, alpha):
-    """Textbook OLS confidence and prediction interval half-widths at x0."""
-    n = len(x)
-    slope, intercept = np.polyfit(x, y, 1)
-    resid = y - (intercept + slope * x)
-    s = np.sqrt(np.sum(resid**2) / (n - 2))
-    sxx = np.sum((x - x.mean()) ** 2)
-    t = stats.t.ppf(1 - alpha / 2, n - 2)
-    lever = 1 / n + (x0 - x.mean()) ** 2 / sxx
-    return t * s * np.sqrt(lever), t * s * np.sqrt(1 + lever)
-
-
 def test_bootstrap_intervals_agree_with_analytic_ols_intervals():
     rng = np.random.default_rng(5)
     x = rng.uniform(0, 10, 40)

@@ -1,6 +1,6 @@
-"""Issue 20 through `rbridge predict` on the real ladders of ../shared/data: forms chosen by
-held-out error, curves that keep their direction, intervals that are possible, honest and the
-same everywhere, decisions scored within blocks, fits that know their target, clear refusals.
+"""`rbridge predict` on the real ladders of ../shared/data: forms chosen by held-out error,
+curves that keep their direction, intervals that are possible, honest and the same everywhere,
+decisions scored within blocks, fits that know their target, clear refusals.
 
 Data (read as they are, or imported with `import-table`):
 - OLMo ladder final checkpoints: 190M/370M/760M/1B proxies -> 3B targets at 0.5-10x Chinchilla,
@@ -14,14 +14,13 @@ KFold), pair enumeration with itertools, the csv and json modules.
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from reference_fits import repeated_cv
+from reference_fits import assert_monotone, last_row, repeated_cv
 
 from rbridge_tasks.cli import main as rbridge
 
@@ -51,11 +50,6 @@ def one_line_error(capsys, *argv: str) -> str:
     return lines[0]
 
 
-def last_row(path: Path) -> dict[str, str]:
-    with open(path, encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))[-1]
-
-
 def olmo_xy(ladder: Path, size: str, task: str, metric_pattern: str) -> tuple[np.ndarray, ...]:
     column = OLMO_TASKS[task]
     x = [
@@ -64,11 +58,6 @@ def olmo_xy(ladder: Path, size: str, task: str, metric_pattern: str) -> tuple[np
     target = f"eval/downstream/{column}_rc_5shot_len_norm"
     y = [float(last_row(ladder / f"3B-{r}.csv")[target]) for r in RECIPES]
     return np.array(x), np.array(y)
-
-
-def assert_monotone(values) -> None:
-    steps = np.diff(np.asarray(values, dtype=float))
-    assert np.all(steps >= -1e-12) or np.all(steps <= 1e-12)
 
 
 @pytest.fixture(scope="module")

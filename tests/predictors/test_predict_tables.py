@@ -1,13 +1,18 @@
-"""Published accuracy tables -> lm-eval-layout results files, checked cell by cell against the
-table read independently (csv / yaml modules); values must be equal exactly."""
+"""`rbridge predict import-table`: published accuracy tables -> lm-eval-layout results files,
+checked cell by cell against the table read independently (csv / yaml modules); values must be
+equal exactly. A missing column is one line listing every column the table has (ObsScaling's
+post-training table: 235 columns); bad rows and colliding outputs fail before anything is
+written."""
 
 from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import yaml
+from helpers import run_main
 
 from predictors.data.ingest import load_results
 from predictors.data.tables import (
@@ -17,6 +22,7 @@ from predictors.data.tables import (
     table_to_results,
     write_results,
 )
+from rbridge_tasks.cli import main
 from rbridge_tasks.core.errors import RBridgeError
 
 
@@ -131,3 +137,68 @@ def test_table_errors_name_the_file_and_column(data_dir, tmp_path):
     listed.write_text("models: 3\n")
     with pytest.raises(RBridgeError, match="a YAML table must be a list of records"):
         table_to_results(listed, TableSpec(metrics=[MetricColumn.parse("x=t:acc")]))
+
+
+def test_no_column_error_lists_all_columns(data_dir, tmp_path, capsys):
+    table = data_dir / "obsscaling" / "base_llm_post_training_eval.csv"
+    with open(table, newline="", encoding="utf-8-sig") as fh:
+        columns = next(csv.reader(fh))
+    assert len(columns) > 200
+    code = main(
+        ["predict", "import-table", str(table), "--model-column", "Model", "--metric",
+         "NoSuchColumn=gsm8k:exact_match", "--out-dir", str(tmp_path)]
+    )  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "no column(s) ['NoSuchColumn']" in err
+    listed = err.split("; columns: ")[1]
+    assert all(repr(column) in listed for column in columns)
+    assert not any(tmp_path.iterdir())
+
+
+def table(path: Path, rows: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("Model,GSM8K,Family\n" + "".join(r + "\n" for r in rows))
+    return path
+
+
+IMPORT = ["--metric", "GSM8K=gsm8k:exact_match", "--model-column", "Model"]
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (["a,0.5,x", "b,0.6"], "line 3: 2 cells, but the header has 3"),
+        (["a,0.5,x", "b,0.6,x,y"], "line 3: 4 cells, but the header has 3"),
+        (["a,0.5,x", "b,inf,x"], "line 3, field 'GSM8K': value inf is not a finite number"),
+        (["a,0.5,x", "b,high,x"], "line 3, field 'GSM8K': value 'high' is not a number"),
+    ],
+)
+def test_bad_table_rows_fail_before_anything_is_written(tmp_path, capsys, rows, message):
+    good = table(tmp_path / "good.csv", ["c,0.7,x"])
+    bad = table(tmp_path / "bad.csv", rows)
+    out = tmp_path / "imported"
+    code, _, err = run_main(
+        capsys, "predict", "import-table", str(good), str(bad), "--out-dir", str(out), *IMPORT
+    )
+    assert code == 2 and f"{bad}, {message}" in err, err
+    assert not out.exists()  # not even the good table's file, nor row 2 of the bad one
+
+
+def test_tables_whose_outputs_collide_are_refused(tmp_path, capsys):
+    first = table(tmp_path / "one" / "scores.csv", ["a,0.5,x"])
+    second = table(tmp_path / "two" / "scores.csv", ["a,0.9,x"])
+    out = tmp_path / "imported"
+    code, _, err = run_main(
+        capsys, "predict", "import-table", str(first), str(second), "--out-dir", str(out), *IMPORT
+    )
+    assert code == 2
+    assert f"{second}: would write {out}/a/results_scores_row00000.json, as {first} does" in err
+    assert not out.exists()
+    code, _, err = run_main(
+        capsys, "predict", "import-table", str(first), "--out-dir", str(out), *IMPORT
+    )
+    assert code == 0, err
+    assert json.loads((out / "a" / "results_scores_row00000.json").read_text())["results"] == {
+        "gsm8k": {"alias": "gsm8k", "exact_match,none": 0.5}
+    }

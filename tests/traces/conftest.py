@@ -1,14 +1,19 @@
 """Fixtures of the trace-pack tests: the memorised model (built once per session, shared by
-xdist workers through a file lock) and an OpenAI-compatible server around it."""
+xdist workers through a file lock), an OpenAI-compatible server around it, and a text-only pack
+of real traces."""
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
 from memorised_model import build_memorised_lm
 from openai_test_server import TinyModelServer
+
+from rbridge_tasks.records.files import write_traces
+from rbridge_tasks.traces.importers import import_text_traces
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +47,13 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture()
+def text_pack(data_dir, tmp_path):
+    """Four real GPT-4o-mini GSM8K traces, text only (no confidences yet)."""
+    source = glob.glob(str(data_dir / "traces_gpt4o_mini_rereading" / "gsm_*.jsonl"))[0]
+    records = import_text_traces("rereading", source, data_dir=data_dir).records[:4]
+    path = tmp_path / "gsm8k-text.jsonl"
+    write_traces(path, records)
+    return path

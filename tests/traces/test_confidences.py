@@ -1,4 +1,5 @@
-"""`confidences`: teacher-forced logprobs for real text-only traces, checked by a forward pass."""
+"""`confidences`: teacher-forced logprobs for real text-only traces, checked by a forward pass;
+traces too long for the model skipped, listed and counted in what the run reports."""
 
 from __future__ import annotations
 
@@ -8,14 +9,17 @@ import shutil
 from dataclasses import replace
 
 import pytest
-from trace_checks import assert_close, forward_logprobs, tokenizer_of
+from trace_checks import assert_close, forward_logprobs, needed_tokens, tiny_hf, tokenizer_of
 
 from rbridge_tasks.core.errors import RBridgeError
+from rbridge_tasks.core.jsonl import iter_jsonl
 from rbridge_tasks.questions.sources import Question, load_questions
 from rbridge_tasks.records.files import read_traces, write_traces
+from rbridge_tasks.traces import backend_hf
 from rbridge_tasks.traces.backend_hf import HFModel
 from rbridge_tasks.traces.cli import main as traces_main
 from rbridge_tasks.traces.confidences import add_confidences
+from rbridge_tasks.traces.generate import TOO_LONG
 from rbridge_tasks.traces.importers import import_text_traces
 from rbridge_tasks.traces.prompts import frontier_prompt
 
@@ -177,3 +181,78 @@ def test_cli_confidences(gpt2_dir, data_dir, gsm8k_text_pack, tmp_path, capsys):
     assert traces_main(argv) == 0
     assert f"{out}: 2 trace(s) with confidences from {gpt2_dir}" in capsys.readouterr().out
     assert [r.frontier_model for r in read_traces(out)] == [str(gpt2_dir)] * 2
+
+
+def test_confidences_skip_too_long_lists_them_and_goes_on(gpt2_dir, data_dir, text_pack, tmp_path):
+    model = tiny_hf(gpt2_dir, batch_size=2)
+    records = read_traces(text_pack, require_tokens=False)
+    questions = {q.id: q for q in load_questions("gsm8k", data_dir)}
+    lengths = {
+        r.id: needed_tokens(model, frontier_prompt(questions[r.id]), r.trace) for r in records
+    }
+    model.max_length = sorted(lengths.values())[1]  # two fit, two do not
+    too_long = sorted(i for i, n in lengths.items() if n > model.max_length)
+    assert len(too_long) == 2
+
+    with pytest.raises(RBridgeError) as info:
+        add_confidences(text_pack, tmp_path / "a.jsonl", model, data_dir=data_dir, progress=False)
+    message = str(info.value)
+    first = next(r.id for r in records if r.id in too_long)
+    assert f"id {first!r}" in message and f"needs {lengths[first]} tokens" in message
+    assert f"({model.max_length})" in message and "--skip-too-long" in message
+
+    assert "; pass --skip-too-long to list such records in the skipped file" in message
+    out = tmp_path / "b.jsonl"
+    summary = add_confidences(
+        text_pack, out, model, data_dir=data_dir, progress=False, skip_too_long=True
+    )
+    assert (summary.written, summary.already_done, summary.skipped) == (2, 0, {TOO_LONG: 2})
+    kept = read_traces(out)
+    assert sorted(r.id for r in kept) == sorted(set(lengths) - set(too_long))
+    skipped = [entry for _, entry in iter_jsonl(tmp_path / "b.jsonl.skipped.jsonl")]
+    assert sorted(e["id"] for e in skipped) == too_long
+    assert all(e["reason"] == TOO_LONG for e in skipped)
+    for entry in skipped:  # --skip-too-long was passed: the detail does not ask for it
+        assert entry["detail"] == (
+            f"{text_pack}, id {entry['id']!r}: needs {lengths[entry['id']]} tokens (prompt + "
+            f"trace/new tokens), more than model 'tiny' handles ({model.max_length})"
+        )
+    # the kept traces are exactly what an unlimited model gives them
+    model.max_length = None
+    full = tmp_path / "c.jsonl"
+    add_confidences(text_pack, full, model, data_dir=data_dir, progress=False)
+    by_id = {r.id: r for r in read_traces(full)}
+    for record in kept:  # batched without the skipped ones: padding may move the last bit
+        assert record.token_texts == by_id[record.id].token_texts
+        assert record.token_logprobs == pytest.approx(by_id[record.id].token_logprobs, abs=1e-5)
+
+
+def test_confidences_reports_what_this_run_did(
+    gpt2_dir, data_dir, text_pack, tmp_path, monkeypatch, capsys
+):
+    """A fresh run that skips two over-long traces says so, and that nothing was done before."""
+    records = read_traces(text_pack, require_tokens=False)
+    questions = {q.id: q for q in load_questions("gsm8k", data_dir)}
+    probe = tiny_hf(gpt2_dir)
+    limit = sorted(
+        needed_tokens(probe, frontier_prompt(questions[r.id]), r.trace) for r in records
+    )[1]
+
+    class ShortContext(backend_hf.HFModel):  # the real model, with a context two traces exceed
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.max_length = limit
+
+    monkeypatch.setattr(backend_hf, "HFModel", ShortContext)
+    out = tmp_path / "gsm8k.jsonl"
+    argv = ["confidences", str(text_pack), str(out), "--model", str(gpt2_dir), "--data-dir",
+            str(data_dir), "--device", "cpu", "--no-progress", "--skip-too-long"]  # fmt: skip
+    assert traces_main(argv) == 0
+    assert capsys.readouterr().out == (
+        f"{out}: 2 trace(s) with confidences from {gpt2_dir}, 0 already done, skipped: "
+        f"2 {TOO_LONG}\n"
+    )
+    assert traces_main(argv) == 0
+    assert capsys.readouterr().out == (
+        f"{out}: 0 trace(s) with confidences from {gpt2_dir}, 4 already done, skipped: none\n"
+    )

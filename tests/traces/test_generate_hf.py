@@ -1,20 +1,42 @@
-"""`generate` with the hf backend: every benchmark's prompt, logprobs, answers, resume."""
+"""`generate` with the hf backend: every benchmark's prompt, logprobs, answers, resume; prompts
+too long for the model skipped; loading the model (for `confidences` too) when the hub is
+unreachable: one line at once for a model that is neither a folder nor cached, the cache used
+for one that is."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from memorised_model import ANSWER_ONLY_ROWS, COMPLETIONS, CORRECT_ROWS
-from trace_checks import assert_close, forward_logprobs, generated_record_logprobs_match
+from trace_checks import (
+    assert_close,
+    forward_logprobs,
+    generated_record_logprobs_match,
+    needed_tokens,
+    tiny_hf,
+)
 
 from rbridge_tasks.core.errors import RBridgeError
+from rbridge_tasks.core.hub import OFFLINE_VARIABLES
+from rbridge_tasks.core.jsonl import iter_jsonl
 from rbridge_tasks.questions.sources import BENCHMARK_NAMES, load_questions
 from rbridge_tasks.records.files import read_traces
 from rbridge_tasks.traces.backend_hf import HFModel
 from rbridge_tasks.traces.cli import main as traces_main
-from rbridge_tasks.traces.generate import INCORRECT, NO_REASONING, SKIPPED_SUFFIX, generate_traces
+from rbridge_tasks.traces.generate import (
+    INCORRECT,
+    NO_REASONING,
+    SKIPPED_SUFFIX,
+    TOO_LONG,
+    generate_traces,
+)
 from rbridge_tasks.traces.prompts import frontier_prompt
 
 
@@ -284,3 +306,100 @@ def test_cli_mmlu_pro_category_filter(gpt2_dir, data_dir, tmp_path):
 def test_a_model_that_cannot_be_loaded_is_a_clear_error(tmp_path):
     with pytest.raises(RBridgeError, match=r"cannot load model .*missing-model.* with"):
         HFModel(str(tmp_path / "missing-model"))
+
+
+def test_generate_skip_too_long(gpt2_dir, data_dir, tmp_path):
+    model = tiny_hf(gpt2_dir, batch_size=2, max_new_tokens=4)
+    questions = load_questions("gsm8k", data_dir)[:4]
+    lengths = {q.id: needed_tokens(model, frontier_prompt(q), None) for q in questions}
+    model.max_length = sorted(lengths.values())[1]
+    too_long = sorted(i for i, n in lengths.items() if n > model.max_length)
+    assert 1 <= len(too_long) <= 2
+    out = tmp_path / "gen.jsonl"
+    with pytest.raises(RBridgeError, match="--skip-too-long"):
+        generate_traces(questions, model, out, backend_label="hf", progress=False)
+    summary = generate_traces(
+        questions, model, tmp_path / "gen2.jsonl", backend_label="hf", progress=False,
+        skip_too_long=True,
+    )  # fmt: skip
+    assert summary.skipped[TOO_LONG] == len(too_long)
+    skipped = [e for _, e in iter_jsonl(tmp_path / "gen2.jsonl.skipped.jsonl")]
+    assert sorted(e["id"] for e in skipped if e["reason"] == TOO_LONG) == too_long
+    assert all("pass --skip-too-long" not in e["detail"] for e in skipped)
+
+
+def hub_unreachable_env(tmp_path) -> dict[str, str]:
+    """No offline variable set, the hub's endpoint a closed port, an empty hub cache: the
+    situation where transformers retries for most of a minute."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again when the block ends
+    env = {k: v for k, v in os.environ.items() if k not in OFFLINE_VARIABLES}
+    env.update(
+        HF_ENDPOINT=f"http://127.0.0.1:{port}",
+        HF_HOME=str(tmp_path / "hf-home"),
+        HF_HUB_CACHE=str(tmp_path / "hub-cache"),
+    )
+    return env
+
+
+def run_traces(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "rbridge_tasks.cli", "traces", *argv],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["confidences", "generate"])
+def test_a_model_that_is_neither_a_folder_nor_reachable_fails_at_once(
+    data_dir, text_pack, tmp_path, command
+):
+    env = hub_unreachable_env(tmp_path)
+    out = tmp_path / "out.jsonl"
+    if command == "confidences":
+        base = ["confidences", str(text_pack), str(out), "--context", "record"]
+    else:
+        base = ["generate", "--benchmark", "gsm8k", "--data-dir", str(data_dir), "--limit", "1",
+                "--out", str(out)]  # fmt: skip
+    (tmp_path / "a-file").write_text("")
+    port = env["HF_ENDPOINT"].rsplit(":", 1)[1]
+    for model, message in (
+        (
+            "no-org/no-model",
+            "--model no-org/no-model: not a local folder, and the Hugging Face hub is "
+            f"unreachable (no connection to 127.0.0.1:{port}: [Errno 111] Connection refused) "
+            "with no copy of it in the hub cache; pass a local model folder",
+        ),
+        ("./missing-model", "--model ./missing-model: no such folder"),
+        (str(tmp_path / "x"), f"--model {tmp_path / 'x'}: no such folder"),
+        (
+            str(tmp_path / "a-file"),
+            f"--model {tmp_path / 'a-file'}: this is a file; pass the model's folder or a hub id",
+        ),
+    ):
+        result = run_traces([*base, "--backend", "hf", "--model", model], env)
+        assert (result.returncode, result.stderr) == (2, f"rbridge traces: error: {message}\n")
+        assert not out.exists()
+
+
+def test_a_cached_hub_model_loads_from_the_cache_when_the_hub_is_unreachable(
+    gpt2_dir, text_pack, tmp_path
+):
+    env = hub_unreachable_env(tmp_path)
+    commit = "0" * 40
+    repo = Path(env["HF_HUB_CACHE"]) / "models--tiny-org--tiny-gpt2"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil.copytree(gpt2_dir, repo / "snapshots" / commit)
+    out = tmp_path / "out.jsonl"
+    argv = ["confidences", str(text_pack), str(out), "--context", "record", "--limit", "1",
+            "--model", "tiny-org/tiny-gpt2", "--device", "cpu", "--no-progress"]  # fmt: skip
+    result = run_traces(argv, env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        f"{out}: 1 trace(s) with confidences from tiny-org/tiny-gpt2, 0 already done, "
+        "skipped: none\n"
+    )
+    assert "Retrying" not in result.stderr and "Traceback" not in result.stderr
+    (record,) = read_traces(out)
+    assert record.frontier_model == "tiny-org/tiny-gpt2"

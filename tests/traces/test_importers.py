@@ -1,10 +1,15 @@
-"""`import` on the real traces of shared/data, the released layout, and bad inputs."""
+"""`import` on the real traces of shared/data, the released layout, and bad inputs; answer lines
+of every format flagged and stripped from nested, id-less JSONL; shareable file modes; the
+`--data-dir` flag named in errors."""
 
 from __future__ import annotations
 
 import glob
 import json
+import os
 import re
+import stat
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,7 +17,7 @@ import pytest
 
 from rbridge_tasks.core.errors import RBridgeError
 from rbridge_tasks.questions.sources import load_questions, normalise_text
-from rbridge_tasks.records.files import read_traces
+from rbridge_tasks.records.files import read_traces, write_traces
 from rbridge_tasks.traces.cli import main as traces_main
 from rbridge_tasks.traces.importers import NO_REASONING, import_text_traces
 
@@ -270,3 +275,77 @@ def test_cli_import_of_text_traces_says_what_comes_next(data_dir, tmp_path, caps
         printed,
     ), printed
     assert all(r.correct for r in read_traces(out, require_tokens=False))
+
+
+# One trace ending per answer-line format the importers meet.
+ANSWER_LINES = {
+    "few-shot": "\nA: 18",
+    "zero_shot_cot": "\nTherefore, the answer (arabic numerals) is 18.",
+    "the-answer-is": "\nThe answer is 18.",
+    "final-answer": "\nFinal Answer: The final answer is $18$. I hope it is correct.",
+    "boxed": "\nSo she makes \\(\\boxed{18}\\) dollars.",
+}
+
+
+def test_answer_lines_of_every_format_are_flagged_and_stripped(data_dir, tmp_path, capsys):
+    questions = load_questions("gsm8k", data_dir)[:5]
+    body = "She sells 16 - 3 - 4 = 9 eggs a day.\nThat makes 9 * 2 = 18 dollars."
+    rows = [{"out": {"text": body + ending}, "name": name} for name, ending in ANSWER_LINES.items()]
+    source = tmp_path / "plain.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    # no id field: with --ids-are-row-indexes the records are rows 0..4; the text is nested
+    result = import_text_traces(
+        "jsonl", source, data_dir=data_dir, benchmark="gsm8k", author_model="demo",
+        text_field="out.text", ids_are_row_indexes=True,
+    )  # fmt: skip
+    assert [r.id for r in result.records] == [q.id for q in questions]
+    for record, name in zip(result.records, ANSWER_LINES, strict=True):
+        assert record.trace == body, name
+        assert record.meta["stripped_answer_text"] == ANSWER_LINES[name]
+
+    left = tmp_path / "left.jsonl"  # the same traces with their answer lines left in
+    write_traces(
+        left,
+        [
+            replace(r, trace=body + ANSWER_LINES[n])
+            for r, n in zip(result.records, ANSWER_LINES, strict=True)
+        ],
+    )
+    code = traces_main(["validate", str(left), "--data-dir", str(data_dir), "--text-only",
+                        "--strict", "--json"])  # fmt: skip
+    warnings = json.loads(capsys.readouterr().out)["benchmarks"]["gsm8k"]["warnings"]
+    assert code == 1
+    assert warnings["trace still ends with a final-answer line"]["count"] == len(ANSWER_LINES)
+    write_traces(left, result.records)  # as imported: nothing left to flag (5 questions: say so)
+    assert traces_main(["validate", str(left), "--data-dir", str(data_dir), "--text-only",
+                        "--strict", "--min-coverage", "0"]) == 0  # fmt: skip
+
+
+def test_import_writes_shareable_files(data_dir, tmp_path):
+    source = glob.glob(str(data_dir / "traces_gpt4o_mini_rereading" / "gsm_*.jsonl"))[0]
+    out = tmp_path / "gsm8k-text.jsonl"
+    old = os.umask(0o022)
+    try:
+        code = traces_main(["import", "--format", "rereading", source, "--data-dir",
+                            str(data_dir), "--out", str(out)])  # fmt: skip
+    finally:
+        os.umask(old)
+    assert code == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
+
+
+def test_data_dir_errors_name_the_flag_of_rbridge_traces(tmp_path, capsys):
+    pack = tmp_path / "p.jsonl"
+    pack.write_text('{"id": 0, "trace": "x"}\n')
+    base = ["import", "--format", "jsonl", str(pack), "--benchmark", "gsm8k", "--author-model",
+            "m", "--out", str(tmp_path / "o.jsonl")]  # fmt: skip
+    for extra, expected in (
+        (["--data-dir", str(tmp_path / "nowhere")], f"--data-dir={tmp_path / 'nowhere'} "),
+        ([], "pass --data-dir=DIR"),  # no hub (HF_DATASETS_OFFLINE=1 in the tests)
+    ):
+        with pytest.raises(RBridgeError) as info:
+            traces_main([*base, *extra])
+        assert expected in str(info.value) and "--metadata" not in str(info.value)
+    # the tasks' own wording is back once the command is done
+    with pytest.raises(RBridgeError, match="--metadata data_dir=DIR"):
+        load_questions("gsm8k")

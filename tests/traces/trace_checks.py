@@ -1,9 +1,11 @@
-"""Independent re-computations the trace tests compare against."""
+"""Independent re-computations the trace tests compare against, and the tiny hf model they run."""
 
 from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+
+from rbridge_tasks.traces.backend_hf import HFModel
 
 LOGPROB_TOLERANCE = 1e-4
 
@@ -53,3 +55,16 @@ def generated_record_logprobs_match(record, model_dir: Path) -> None:
     )
     assert decoded.startswith(meta["completion"])
     assert meta["completion"].strip().startswith(record.trace)
+
+
+def tiny_hf(model_dir, **kwargs) -> HFModel:
+    """The hf backend on a tiny model, named 'tiny' in messages and records."""
+    return HFModel(str(model_dir), model_name="tiny", dtype="float32", device="cpu", **kwargs)
+
+
+def needed_tokens(model: HFModel, prompt, trace: str | None) -> int:
+    """Prompt plus trace (or plus the new tokens), counted here with the tokenizer itself."""
+    prompt_ids = model.tokenizer(prompt.completion).input_ids
+    if trace is None:
+        return len(prompt_ids) + model.max_new_tokens
+    return len(prompt_ids) + len(model.tokenizer(trace, add_special_tokens=False).input_ids)

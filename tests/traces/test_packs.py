@@ -8,8 +8,8 @@ import json
 from dataclasses import replace
 
 import pytest
+from helpers import run_main
 
-from rbridge_tasks.cli import main as rbridge_main
 from rbridge_tasks.core.errors import RBridgeError
 from rbridge_tasks.questions.sources import load_questions
 from rbridge_tasks.records.files import TraceAppender, read_pack, read_traces, write_traces
@@ -38,13 +38,6 @@ def records(data_dir) -> list[TraceRecord]:
     return out
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = rbridge_main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
-
-
 def line_of(record: TraceRecord) -> bytes:
     return json.dumps(record.to_json(), ensure_ascii=False).encode() + b"\n"
 
@@ -59,7 +52,7 @@ def test_a_lone_surrogate_fails_validate_and_every_reader_alike(
         line_of(records[0]) + json.dumps(bad.to_json()).encode() + b"\n"  # \ud800 as an escape
     )
     expected = f"{path}, line 2, id '{bad.id}', field 'trace': holds a lone surrogate '\\\\ud800'"
-    code, _, err = run(capsys, "traces", "validate", str(path), "--data-dir", str(data_dir))
+    code, _, err = run_main(capsys, "traces", "validate", str(path), "--data-dir", str(data_dir))
     assert code == 2 and expected in err, err
     with pytest.raises(RBridgeError) as caught:
         read_traces(path)  # what `rbridge eval` and `confidences` read through
@@ -157,7 +150,7 @@ def test_validate_warns_on_a_pack_mixing_models(tmp_path, records, data_dir, cap
     (problem,) = [p for p in report.benchmarks[0].warnings if "mixed models" in p]
     assert report.benchmarks[0].warnings[problem] == [records[1].id]
     assert "'m'" in problem
-    code, out, _ = run(
+    code, out, _ = run_main(
         capsys, "traces", "validate", str(path), "--data-dir", str(data_dir), "--strict"
     )
     assert code == 1 and "(mixed models): 1 record(s), e.g. ids ['1']" in out
@@ -172,12 +165,14 @@ def test_validate_and_stats_read_the_folder_layout_eval_reads(tmp_path, records,
     stray = replace(records[2], id=arc.id, benchmark="arc_challenge", question=arc.question)
     write_traces(folder / "math500.jsonl", [stray])
     assert [r.id for r in read_pack(folder)] == [r.id for r in records[:2]]
-    code, out, err = run(capsys, "traces", "validate", str(folder), "--data-dir", str(data_dir))
+    code, out, err = run_main(
+        capsys, "traces", "validate", str(folder), "--data-dir", str(data_dir)
+    )
     assert code == 0, err
     assert out.startswith("gsm8k: 2 trace(s)") and "math500" not in out
-    code, out, _ = run(capsys, "traces", "stats", str(folder), "--json")
+    code, out, _ = run_main(capsys, "traces", "stats", str(folder), "--json")
     assert code == 0 and list(json.loads(out)[str(folder)]) == ["gsm8k"]
     empty = tmp_path / "empty"
     empty.mkdir()
-    code, _, err = run(capsys, "traces", "stats", str(empty))
+    code, _, err = run_main(capsys, "traces", "stats", str(empty))
     assert code == 2 and f"{empty}: a folder of traces must hold <benchmark>.jsonl" in err

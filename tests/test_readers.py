@@ -12,8 +12,8 @@ import json
 import os
 
 import pytest
+from helpers import run_main
 
-from rbridge_tasks.cli import main as rbridge_main
 from rbridge_tasks.core.errors import RBridgeError
 from rbridge_tasks.core.jsonl import iter_jsonl, read_json
 from rbridge_tasks.records.files import read_traces
@@ -78,19 +78,12 @@ FAULTS = {
 }
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = rbridge_main(list(argv))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
-
-
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_trace_file_faults_are_one_located_error(tmp_path, capsys, fault):
     name, data, message, line = FAULTS[fault]
     path = tmp_path / name
     path.write_bytes(data)
-    code, _, err = run(capsys, "traces", "stats", str(path))
+    code, _, err = run_main(capsys, "traces", "stats", str(path))
     assert code == 2, err
     assert err.startswith(f"rbridge traces: error: {path}") and message in err, err
     if line is not None:
@@ -122,7 +115,7 @@ def test_results_file_faults_are_one_located_error(tmp_path, capsys, fault):
     data, message = RESULTS_FAULTS[fault]
     path = tmp_path / "results_x.json"
     path.write_bytes(data)
-    code, _, err = run(
+    code, _, err = run_main(
         capsys, "predict", "fit", "--results", str(path), "--proxy-task", "p",
         "--proxy-metric", "m", "--target-task", "t", "--target-metric", "acc",
     )  # fmt: skip
@@ -163,7 +156,9 @@ def test_a_folder_where_a_file_is_wanted(tmp_path, capsys):
         read_json(folder)
     with pytest.raises(RBridgeError, match=r"fit.json: is a folder; expected a file"):
         list(iter_jsonl(folder))
-    code, _, err = run(capsys, "predict", "leaderboard", "--fit", str(folder), "--results", ".")
+    code, _, err = run_main(
+        capsys, "predict", "leaderboard", "--fit", str(folder), "--results", "."
+    )
     assert code == 2 and f"{folder}: is a folder; expected a file" in err
 
 
@@ -172,7 +167,7 @@ def test_a_file_without_read_permission(tmp_path, capsys):
     path = tmp_path / "t.jsonl"
     path.write_bytes(GOOD)
     path.chmod(0)
-    code, _, err = run(capsys, "traces", "stats", str(path))
+    code, _, err = run_main(capsys, "traces", "stats", str(path))
     assert code == 2 and f"{path}: cannot read the file: permission denied" in err
 
 

@@ -1,16 +1,25 @@
-"""The OpenAI-compatible backend against a real HTTP server serving the memorised tiny model."""
+"""The OpenAI-compatible backend against a real HTTP server serving the memorised tiny model,
+and against no server at all (one line at once).
+
+`rbridge traces generate` as a long job under faults against that server: two writers on one
+output, a full disk, a resumed run with other settings, a server that asks to wait an hour, and
+one that trickles its answer a byte at a time."""
 
 from __future__ import annotations
 
 import email.utils
 import itertools
+import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
+from helpers import PAGE, fill, tmpfs
 from memorised_model import ANSWER_ONLY_ROWS, COMPLETIONS, CORRECT_ROWS
 from trace_checks import assert_close, forward_logprobs, tokenizer_of
 
@@ -255,3 +264,166 @@ def test_the_openai_api_without_a_key_is_a_clear_error(data_dir, tmp_path, monke
                 str(tmp_path / "t.jsonl"),
             ]
         )
+
+
+def test_unreachable_api_server_fails_at_once(data_dir, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again when the block ends
+    out = tmp_path / "gen.jsonl"
+    result = subprocess.run(
+        [sys.executable, "-m", "rbridge_tasks.cli", "traces", "generate", "--benchmark",
+         "gsm8k", "--backend", "openai", "--model", "m", "--base-url",
+         f"http://127.0.0.1:{port}/v1", "--data-dir", str(data_dir), "--limit", "2",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"cannot connect to 127.0.0.1:{port}" in lines[0]
+    assert not out.exists()
+
+
+def command(server, data_dir, out, n) -> list[str]:
+    return [
+        sys.executable, "-m", "rbridge_tasks.cli", "traces", "generate",
+        "--benchmark", "gsm8k", "--backend", "openai", "--model", "memorised",
+        "--base-url", server.base_url, "--data-dir", str(data_dir), "--limit", str(n),
+        "--max-new-tokens", "60", "--concurrency", "1", "--no-progress", "--out", str(out),
+    ]  # fmt: skip
+
+
+ENV = {**os.environ, "OPENAI_API_KEY": ""}
+
+
+def test_a_second_writer_fails_clearly_and_the_first_file_validates(
+    openai_server, questions, data_dir, tmp_path
+):
+    whole = tmp_path / "whole.jsonl"
+    run(openai_server, questions, whole)
+    openai_server.requests.clear()
+    release = threading.Event()
+    openai_server.faults.hold = {2: release}  # the first writer waits mid-run, holding the lock
+    out = tmp_path / "out.jsonl"
+    first = subprocess.Popen(
+        command(openai_server, data_dir, out, len(questions)),
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(openai_server.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(openai_server.requests) == 2, "the first writer never reached request 2"
+        second = subprocess.run(
+            command(openai_server, data_dir, out, len(questions)),
+            capture_output=True,
+            text=True,
+            env=ENV,
+            timeout=120,
+        )
+    finally:
+        release.set()
+        _, first_err = first.communicate(timeout=120)
+    assert second.returncode == 2
+    assert second.stderr.strip() == (
+        f"rbridge traces: error: {out}: another process is writing this file (it holds its "
+        "lock); wait for that job to finish, or write to another file"
+    )
+    assert first.returncode == 0, first_err
+    assert len(openai_server.requests) == len(questions)  # the second asked the server nothing
+    assert files(out) == files(whole)
+    assert [r.id for r in read_traces(out)] == [r.id for r in read_traces(whole)]
+
+
+def test_a_full_disk_keeps_every_finished_record_and_the_rerun_completes_it(
+    openai_server, questions, data_dir, tmp_path
+):
+    whole = tmp_path / "whole.jsonl"
+    run(openai_server, questions, whole)
+    with tmpfs(tmp_path / "disk") as disk:
+        filler = fill(disk, leave_pages=max(1, len(whole.read_bytes()) // 2 // PAGE))
+        out = disk / "out.jsonl"
+        failed = subprocess.run(
+            command(openai_server, data_dir, out, len(questions)),
+            capture_output=True,
+            text=True,
+            env=ENV,
+            timeout=300,
+        )
+        assert failed.returncode == 2, failed.stderr
+        assert "Traceback" not in failed.stderr
+        assert failed.stderr.startswith(f"rbridge traces: error: {out}")
+        assert "No space left on device (the disk is full; free space and run again" in (
+            failed.stderr
+        )
+        kept = out.read_bytes()
+        assert whole.read_bytes().startswith(kept) and kept.endswith(b"\n")  # whole lines only
+        assert len(read_traces(out)) == kept.count(b"\n") >= 1
+        filler.unlink()
+        done = subprocess.run(
+            command(openai_server, data_dir, out, len(questions)),
+            capture_output=True,
+            text=True,
+            env=ENV,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        assert files(out) == files(whole)
+
+
+def test_resuming_with_another_max_new_tokens_is_refused(openai_server, questions, tmp_path):
+    out = tmp_path / "t.jsonl"
+    run(openai_server, questions[:2], out)
+    before = out.read_bytes()
+    with pytest.raises(
+        RBridgeError,
+        match=r"t.jsonl, id '0', field 'meta.generation_settings': was written with other "
+        r"settings \(max_new_tokens=60 there, 30 now\)",
+    ):
+        run(openai_server, questions, out, max_new_tokens=30)
+    assert out.read_bytes() == before
+    assert read_traces(out)[0].meta["generation_settings"] == {
+        "backend": "openai",
+        "frontier_model": "memorised",
+        "max_new_tokens": 60,
+        "stops": [],
+        "api": "chat",
+    }
+
+
+def test_retry_after_is_capped_by_the_backoff_cap_and_says_so(
+    openai_server, questions, tmp_path, caplog
+):
+    openai_server.faults.rate_limit = {1: "3600"}
+    out = tmp_path / "t.jsonl"
+    retry = RetryPolicy(max_retries=2, backoff_base=0.01, backoff_cap=0.2)
+    with caplog.at_level(logging.WARNING, logger="rbridge_tasks.traces.backend_openai"):
+        run(openai_server, questions[:1], out, retry=retry)
+    assert [status for _, status, _ in openai_server.requests] == [429, 200]
+    assert (
+        f"{openai_server.base_url}/chat/completions: question '0': the server asks to wait "
+        "3600 s (Retry-After); waiting --backoff-cap 0.2 s instead"
+    ) in caplog.text
+    assert [r.id for r in read_traces(out)] == ["0"]
+    assert RetryPolicy(backoff_cap=5.0).delay(0, 3600.0) == 5.0
+
+
+def test_timeout_bounds_the_whole_request_not_each_read(openai_server, questions, tmp_path):
+    """The server sends a byte every 0.2 s forever: no read ever waits a second, but the
+    request must end at --timeout."""
+    openai_server.faults.trickle = {1: 0.2, 2: 0.2}
+    retry = RetryPolicy(max_retries=1, backoff_base=0.01, backoff_cap=0.05)
+    with pytest.raises(
+        RBridgeError,
+        match=r"question '0': giving up after 1 retries; last error: no complete response "
+        r"within --timeout 1 s",
+    ):
+        run(openai_server, questions[:1], tmp_path / "t.jsonl", retry=retry, timeout=1.0)
+    assert [status for _, status, _ in openai_server.requests] == [200, 200]
+    openai_server.requests.clear()
+    openai_server.faults.trickle = {1: 0.2}  # a retry after the deadline gets the answer
+    out = tmp_path / "retried.jsonl"
+    run(openai_server, questions[:1], out, retry=retry, timeout=1.0)
+    assert [r.id for r in read_traces(out)] == ["0"]

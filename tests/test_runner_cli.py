@@ -186,7 +186,8 @@ def test_a_misspelt_lm_eval_task_gets_the_closest_name(tmp_path, gpt2_dir):
 
 
 @pytest.fixture(scope="module")
-def gsm8k_pack(tmp_path_factory, frontier_dir) -> Path:
+def small_pack(tmp_path_factory, frontier_dir) -> Path:
+    """Two GSM8K traces (the shared `gsm8k_pack` has three)."""
     from trace_fixtures import real_texts, record, write_jsonl
 
     records = [record(frontier_dir, "gsm8k", i, q, t) for i, q, t in real_texts("gsm8k", 2)]
@@ -199,10 +200,10 @@ def eval_argv(model_dir, *extra: str, model: str = "hf-rbridge") -> list[str]:
 
 
 def test_an_output_path_that_cannot_be_created_stops_before_the_model_loads(
-    tmp_path, gsm8k_pack, data_dir
+    tmp_path, small_pack, data_dir
 ):
     (tmp_path / "file").write_text("x")
-    meta = ["--metadata", f"traces={gsm8k_pack}", f"data_dir={data_dir}"]
+    meta = ["--metadata", f"traces={small_pack}", f"data_dir={data_dir}"]
     for output in (tmp_path / "file" / "results", tmp_path / "file"):
         argv = eval_argv(HUB_ID, "--tasks", "rbridge_gsm8k", *meta,
                          "--output_path", str(output))  # fmt: skip
@@ -211,25 +212,25 @@ def test_an_output_path_that_cannot_be_created_stops_before_the_model_loads(
         assert f"{tmp_path / 'file'} is a file, not a folder" in line
 
 
-def test_a_read_only_output_path_stops_before_the_model_loads(tmp_path, gsm8k_pack, data_dir):
-    from hardening_mounts import tmpfs
+def test_a_read_only_output_path_stops_before_the_model_loads(tmp_path, small_pack, data_dir):
+    from helpers import tmpfs
 
     with tmpfs(tmp_path / "ro", read_only=True) as disk:
         argv = eval_argv(HUB_ID, "--tasks", "rbridge_gsm8k", "--metadata",
-                         f"traces={gsm8k_pack}", f"data_dir={data_dir}",
+                         f"traces={small_pack}", f"data_dir={data_dir}",
                          "--output_path", str(disk / "results"))  # fmt: skip
         line = one_error_line(run(argv, tmp_path))
     assert f"{disk} is on a read-only file system" in line
 
 
-def test_results_lm_eval_could_not_save_fail_the_run(tmp_path, gpt2_dir, gsm8k_pack, data_dir):
+def test_results_lm_eval_could_not_save_fail_the_run(tmp_path, gpt2_dir, small_pack, data_dir):
     """A disk that fills during the run: lm-eval only logs `Could not save results`."""
-    from hardening_mounts import fill, tmpfs
+    from helpers import fill, tmpfs
 
     with tmpfs(tmp_path / "disk", size="64k") as disk:
         fill(disk)
         argv = eval_argv(gpt2_dir, "--tasks", "rbridge_gsm8k", "--metadata",
-                         f"traces={gsm8k_pack}", f"data_dir={data_dir}",
+                         f"traces={small_pack}", f"data_dir={data_dir}",
                          "--output_path", str(disk / "results"))  # fmt: skip
         result = run(argv, tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
@@ -284,8 +285,8 @@ def test_a_misspelt_metadata_key_is_named_before_the_hub_check(tmp_path, option,
     assert "unreachable" not in line
 
 
-def test_a_partial_pack_for_the_group_names_the_tasks_it_can_run(tmp_path, gsm8k_pack, data_dir):
-    for traces in (gsm8k_pack, gsm8k_pack.parent):  # a file, and a folder of <benchmark>.jsonl
+def test_a_partial_pack_for_the_group_names_the_tasks_it_can_run(tmp_path, small_pack, data_dir):
+    for traces in (small_pack, small_pack.parent):  # a file, and a folder of <benchmark>.jsonl
         argv = eval_argv(HUB_ID, "--tasks", "rbridge", "--metadata",
                          f"traces={traces}", f"data_dir={data_dir}")  # fmt: skip
         line = one_error_line(run(argv, tmp_path))

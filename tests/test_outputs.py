@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from hardening_mounts import fill, tmpfs
+from helpers import fill, tmpfs
 
 from rbridge_tasks.cli import main as rbridge_main
 

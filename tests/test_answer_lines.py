@@ -107,3 +107,18 @@ def test_gpt4o_mini_traces_lose_their_boxed_answer(data_dir):
             assert trace + tail == text[span.start :]
             kept_box += "\\boxed" not in tail
         assert kept_box <= 10, f"{generation}: {kept_box} traces kept their boxed answer"
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Add 2 and 2.\nThe answer is 4.", "Add 2 and 2."),
+        ("Add.\n\nFinal Answer: The final answer is $4$. I hope it is correct.", "Add."),
+        ("Add.\nThe answer is 4\nI hope it is correct.\n", "Add."),
+        ("Add 16 - 3 - 4 = 9.\n#### 9", "Add 16 - 3 - 4 = 9."),
+        ("So the answer is (B).", ""),  # nothing but the answer: nothing to score
+        ("No answer line here.", "No answer line here."),
+    ],
+)
+def test_final_answer_line_is_stripped(text, kept):
+    assert scored_span(text).trace(text) == kept
