@@ -216,9 +216,10 @@ def _question_source_args(
 
 
 def _source(args: argparse.Namespace) -> QuestionSource | None:
-    """The question source the flags name, or None (the six, by the records' benchmarks)."""
+    """The question source the flags name; None where the records' benchmarks name it (one of
+    the six), or `generate --benchmark` names one of the six."""
     if not (args.questions or args.task):
-        if args.benchmark is not None and not hasattr(args, "prompt"):
+        if args.benchmark is not None and args.command != "generate":
             raise RBridgeError("--benchmark names the benchmark of --questions or --task")
         return None
     if args.questions and not args.benchmark:
