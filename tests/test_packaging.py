@@ -1,4 +1,4 @@
-"""The wheel ships the task YAMLs, the entry points and the quick start's data, and declares its
+"""The wheel ships the task YAMLs and the entry points, and declares its
 license as an SPDX expression (built without setuptools' license-table deprecation warning);
 the `rbridge` CLI finds the YAMLs; what the README's commands write in the checkout is ignored
 by git."""
