@@ -1,5 +1,6 @@
 """Helpers shared by the test modules: rBridge tasks run in-process through real lm-eval (faster
-than a subprocess per test), the `rbridge` command line run in-process, and real file-system
+than a subprocess per test), the `rbridge` command line run in-process or (`rbridge_eval`) as a
+subprocess, and real file-system
 faults (a small tmpfs, full or read-only, mounted and removed by the test; where mounting is not
 allowed the test is skipped, saying so)."""
 
@@ -7,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,3 +87,19 @@ def fill(disk: Path, *, leave_pages: int = 0) -> Path:
     finally:
         os.close(fd)
     return filler
+
+
+def rbridge_eval(out_dir: Path, *args: str) -> tuple[dict, dict[str, list[dict]]]:
+    """`rbridge eval` as a user runs it, in its own process: the results file and each task's
+    samples, by task name."""
+    command = [sys.executable, "-m", "rbridge_tasks.cli", "eval", "--device", "cpu",
+               "--batch_size", "4", "--output_path", str(out_dir), "--log_samples",
+               *args]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(next(out_dir.rglob("results_*.json")).read_text())
+    samples = {}
+    for path in out_dir.rglob("samples_*.jsonl"):
+        task = path.name.removeprefix("samples_").rsplit("_", 1)[0]
+        samples[task] = [json.loads(line) for line in path.read_text().splitlines()]
+    return results, samples

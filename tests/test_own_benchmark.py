@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import reference
+from helpers import rbridge_eval
 from lm_eval.tasks import TaskManager
 from tiny_models import build_tiny_lm
 
@@ -33,20 +34,6 @@ PIECES_METRICS = ("rbridge_nll", "trace_nll", "trace_bpb", "rbridge_weight_sum",
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return path
-
-
-def rbridge_eval(out_dir: Path, *args: str) -> tuple[dict, dict[str, list[dict]]]:
-    command = [sys.executable, "-m", "rbridge_tasks.cli", "eval", "--device", "cpu",
-               "--batch_size", "4", "--output_path", str(out_dir), "--log_samples",
-               *args]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads(next(out_dir.rglob("results_*.json")).read_text())
-    samples = {}
-    for path in out_dir.rglob("samples_*.jsonl"):
-        task = path.name.removeprefix("samples_").rsplit("_", 1)[0]
-        samples[task] = [json.loads(line) for line in path.read_text().splitlines()]
-    return results, samples
 
 
 def pack_records(path: Path) -> dict[str, dict]:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import reference
-from helpers import task_manager
+from helpers import rbridge_eval, task_manager
 from trace_fixtures import real_texts, write_benchmark_traces, write_jsonl
 from transformers import AutoTokenizer
 
@@ -48,20 +48,6 @@ def trace_records(folder: Path) -> dict[tuple[str, str], dict]:
             rec = json.loads(line)
             out[(benchmark, rec["id"])] = rec
     return out
-
-
-def rbridge_eval(out_dir: Path, *args: str) -> tuple[dict, dict[str, list[dict]]]:
-    command = [sys.executable, "-m", "rbridge_tasks.cli", "eval", "--device", "cpu",
-               "--batch_size", "4", "--output_path", str(out_dir), "--log_samples",
-               *args]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads(next(out_dir.rglob("results_*.json")).read_text())
-    samples = {}
-    for path in out_dir.rglob("samples_*.jsonl"):
-        task = path.name.removeprefix("samples_").rsplit("_", 1)[0]
-        samples[task] = [json.loads(line) for line in path.read_text().splitlines()]
-    return results, samples
 
 
 def check(sample: dict, expected: dict[str, float], where) -> None:
