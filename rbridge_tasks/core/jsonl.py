@@ -13,7 +13,7 @@ import codecs
 import gzip
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -172,3 +172,23 @@ def _decompression_error(path: Path, exc: BaseException, line: int | None = None
         else f"the gzip data is corrupt ({exc})"
     )
     return located(str(path), f"cannot decompress: {reason}", line=line)
+
+
+MISSING: Any = object()  # what `field_at` returns where a record has no such field
+
+
+def field_at(obj: Any, name: str) -> Any:
+    """The value at key `name`, else at a dotted path into nested objects (a number indexes a
+    list: `choices.0.text`); `MISSING` where there is none. Every field-name option means this:
+    the released-trace mapping, `import --format jsonl`, question files."""
+    if isinstance(obj, Mapping) and name in obj:
+        return obj[name]
+    value = obj
+    for part in name.split("."):
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return MISSING
+    return value

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rbridge_tasks.core.errors import RBridgeError, located
-from rbridge_tasks.core.jsonl import iter_jsonl, read_text
+from rbridge_tasks.core.jsonl import MISSING, field_at, iter_jsonl, read_text
 from rbridge_tasks.questions.sources import ANSWER_TYPES, Question, guess_answer_type
 
 LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -117,15 +117,8 @@ def _rows(path: Path) -> list[tuple[int, Mapping[str, Any]]]:
 
 
 def _get(row: Mapping[str, Any], name: str) -> Any:
-    value: Any = row
-    for part in name.split("."):
-        if isinstance(value, Mapping) and part in value:
-            value = value[part]
-        elif isinstance(value, Sequence) and not isinstance(value, str) and part.isdigit():
-            value = value[int(part)] if int(part) < len(value) else None
-        else:
-            return None
-    return value
+    value = field_at(row, name)
+    return None if value is MISSING else value
 
 
 def _choices(

@@ -46,7 +46,7 @@ import yaml
 
 from rbridge_tasks.core.errors import RBridgeError, first_line, located
 from rbridge_tasks.core.hub import hub_unreachable
-from rbridge_tasks.core.jsonl import iter_jsonl, read_json
+from rbridge_tasks.core.jsonl import MISSING, field_at, iter_jsonl, read_json
 from rbridge_tasks.questions.sources import check_benchmark
 from rbridge_tasks.records.answer_lines import strip_final_answer
 from rbridge_tasks.records.json_reply import (
@@ -79,7 +79,6 @@ _PART = re.compile(r"_part(?P<part>\d+)_of_(?P<parts>\d+)")
 _INSPECTED = 50  # completions whose fields `inspect_released` lists
 _INSPECTED_ROWS = 200  # rows of the first logprob file it resolves the row fields on
 _SHOWN_KEYS = 40
-_MISSING: Any = object()
 
 
 @dataclass(frozen=True)
@@ -380,21 +379,6 @@ def _in_part_order(folder: Path, files: list[_LogprobFile]) -> list[Path]:
 # --- fields ------------------------------------------------------------------------------------
 
 
-def _get(obj: Any, name: str) -> Any:
-    """The value at a key, else at a dotted path (a number indexes a list); else `_MISSING`."""
-    if isinstance(obj, dict) and name in obj:
-        return obj[name]
-    value = obj
-    for part in name.split("."):
-        if isinstance(value, dict) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return _MISSING
-    return value
-
-
 def _is_id(value: Any) -> bool:
     return (isinstance(value, int) and not isinstance(value, bool)) or (
         isinstance(value, str) and bool(value.strip())
@@ -435,7 +419,7 @@ def _resolve(
 def _resolve_optional(column: Column, candidates: Sequence[str]) -> str | None:
     """The first candidate that some object has (objects without it read as None)."""
     for name in candidates:
-        if any(v is not _MISSING and v is not None for v in column(name)):
+        if any(v is not MISSING and v is not None for v in column(name)):
             return name
     return None
 
@@ -476,7 +460,7 @@ def _require(
                 seen[text] = n
         bad = good.index(False)
         value = values[bad]
-        why = "missing" if value is _MISSING else f"is {json.dumps(value)[:40]}"
+        why = "missing" if value is MISSING else f"is {json.dumps(value)[:40]}"
         if best is None or count > best[0]:
             best = (count, candidate, bad, why)
     if best is None:
@@ -534,10 +518,10 @@ class _Completions:
 
     def value(self, n: int, name: str) -> Any:
         if name == KEY:
-            return _MISSING if self.keys is None else self.keys[n]
+            return MISSING if self.keys is None else self.keys[n]
         if name == POSITION:
             return n
-        return _get(self.entries[n], name)
+        return field_at(self.entries[n], name)
 
     def column(self, name: str) -> Iterator[Any]:
         return (self.value(n, name) for n in range(len(self.entries)))
@@ -641,7 +625,7 @@ _ROW_KEYS = (
 
 
 def _objects_column(objects: Sequence[Any]) -> Column:
-    return lambda name: (_get(obj, name) for obj in objects)
+    return lambda name: (field_at(obj, name) for obj in objects)
 
 
 def _tried(mapping: ReleasedMapping, key: str) -> str:
@@ -710,7 +694,7 @@ def _row_layout(
     listed = _resolve(column, mapping.logprob_list, _is_token_list)
     if listed is not None and trace_ids:
         tokens = [
-            (n, k, t) for n, row in enumerate(objects) for k, t in enumerate(_get(row, listed))
+            (n, k, t) for n, row in enumerate(objects) for k, t in enumerate(field_at(row, listed))
         ]
         token, value, raw = token_fields(tokens, f"token objects under {listed!r}")
         return _RowLayout("objects", trace_ids, listed, token, value, None, raw)
@@ -739,7 +723,7 @@ def _row_layout(
     ]
     if missing or token is None or value is None:
         raise _not_recognised(source, "logprob rows", objects, missing, root)
-    kind = "lists" if isinstance(_get(objects[0], token), list) else "token"
+    kind = "lists" if isinstance(field_at(objects[0], token), list) else "token"
     position = None
     if kind == "token":
         position = _require(
@@ -815,7 +799,7 @@ def _read_streams(
             if layout.kind == "keyed":
                 items: list[tuple[str, Any]] = [(str(k), v) for k, v in row.items()]
             else:
-                items = [(str(_get(row, row_field)), row)]
+                items = [(str(field_at(row, row_field)), row)]
             for trace_id, data in items:
                 index = lookup.get(trace_id)
                 if index is None:
@@ -847,16 +831,16 @@ def _tokens_of(
 ) -> list[tuple[float | None, bytes, float]]:
     """(position, bytes, logprob) of each token in one row (or one id's tokens)."""
     if layout.kind in ("keyed", "objects"):
-        tokens = data if layout.tokens is None else _get(data, layout.tokens)
+        tokens = data if layout.tokens is None else field_at(data, layout.tokens)
         out = []
         for k, obj in enumerate(tokens):
             at = f"{where}, token {k}"
-            raw = _get(obj, layout.bytes) if layout.bytes else None
-            chunk = _chunk(_get(obj, layout.token), raw, at, layout.bytes)
-            out.append((None, chunk, _number(_get(obj, layout.value), at, layout.value)))
+            raw = field_at(obj, layout.bytes) if layout.bytes else None
+            chunk = _chunk(field_at(obj, layout.token), raw, at, layout.bytes)
+            out.append((None, chunk, _number(field_at(obj, layout.value), at, layout.value)))
         return out
-    text, value = _get(data, layout.token), _get(data, layout.value)
-    raw = _get(data, layout.bytes) if layout.bytes else None
+    text, value = field_at(data, layout.token), field_at(data, layout.value)
+    raw = field_at(data, layout.bytes) if layout.bytes else None
     if layout.kind == "lists":
         if not isinstance(text, list) or not isinstance(value, list) or len(value) != len(text):
             raise RBridgeError(
@@ -868,7 +852,7 @@ def _tokens_of(
             (None, _chunk(t, c, where, layout.bytes), _number(lp, where, layout.value))
             for t, c, lp in zip(text, chunks, value, strict=True)
         ]
-    pos = _get(data, layout.position) if layout.position else None
+    pos = field_at(data, layout.position) if layout.position else None
     position = float(pos) if _is_number(pos) else None
     return [(position, _chunk(text, raw, where, layout.bytes), _number(value, where, layout.value))]
 
@@ -877,7 +861,7 @@ def _row_ids(rows: list[tuple[int, Mapping[str, Any]]], layout: _RowLayout) -> d
     """Each id field of the rows (the keys, for rows keyed by id) with its values."""
     if layout.kind == "keyed":
         return {KEY: {str(key) for _, row in rows for key in row}}
-    return {f: {str(_get(row, f)) for _, row in rows} for f in layout.trace_ids}
+    return {f: {str(field_at(row, f)) for _, row in rows} for f in layout.trace_ids}
 
 
 def _join(
@@ -919,7 +903,7 @@ def _no_match(
 def _chunk(token: Any, raw: Any, where: str, bytes_field: str | None) -> bytes:
     """A token's bytes: its byte list when it has one (OpenAI writes null for none), else its
     text in UTF-8."""
-    if raw is not None and raw is not _MISSING:
+    if raw is not None and raw is not MISSING:
         if not isinstance(raw, list) or not all(
             isinstance(b, int) and not isinstance(b, bool) and 0 <= b < 256 for b in raw
         ):
@@ -968,7 +952,7 @@ def _record(
         "frontier_model": mapping.frontier_model,
     }
     answer = completions.value(n, names.answer) if names.answer else None
-    if answer is not None and answer is not _MISSING:
+    if answer is not None and answer is not MISSING:
         obj["answer"] = answer if isinstance(answer, str) else json.dumps(answer)
     correct = completions.value(n, names.correct) if names.correct else None
     if isinstance(correct, bool):

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from rbridge_tasks.core.errors import RBridgeError, located
-from rbridge_tasks.core.jsonl import iter_jsonl
+from rbridge_tasks.core.jsonl import MISSING, field_at, iter_jsonl
 from rbridge_tasks.questions.sources import (
     Question,
     check_benchmark,
@@ -427,11 +427,11 @@ def _plain_jsonl(
         # without an id field, row indexes are the records' own order in the file
         required = (text_field,) if ids_are_row_indexes else (id_field, text_field)
         for name in required:
-            if _field(row, name) is _MISSING:
+            if field_at(row, name) is MISSING:
                 raise located(str(path), f"missing (fields: {sorted(row)})", line=n, field=name)
-        raw_id = _field(row, id_field)
+        raw_id = field_at(row, id_field)
         if ids_are_row_indexes:
-            found = _by_row(questions, position if raw_id is _MISSING else raw_id, where)
+            found = _by_row(questions, position if raw_id is MISSING else raw_id, where)
         else:
             found = by_id.get(str(raw_id))
             if found is None:
@@ -442,13 +442,13 @@ def _plain_jsonl(
                     line=n,
                     field=id_field,
                 )
-        text = _field(row, text_field)
+        text = field_at(row, text_field)
         if not isinstance(text, str):
             raise located(
                 str(path), "must be a string", line=n, record_id=found[1].id, field=text_field
             )
-        answer = None if answer_field is None else _field(row, answer_field)
-        answer = None if answer is _MISSING else answer
+        answer = None if answer_field is None else field_at(row, answer_field)
+        answer = None if answer is MISSING else answer
         yield _Text(
             found[1],
             found[0],
@@ -458,21 +458,3 @@ def _plain_jsonl(
             source_answer=None if answer is None else str(answer),
             answer_from_source=answer_field is not None,
         )
-
-
-_MISSING = object()
-
-
-def _field(row: Mapping[str, Any], name: str) -> Any:
-    """`row[name]`, or a nested field by dotted path (`output.text`, `choices.0.text`)."""
-    if name in row:
-        return row[name]
-    value: Any = row
-    for part in name.split("."):
-        if isinstance(value, Mapping) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return _MISSING
-    return value
